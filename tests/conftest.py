@@ -5,3 +5,65 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import secrets  # noqa: E402
+
+import pytest  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test run, dropped afterwards.
+
+    Skips when no server answers, except under CI (``CI=true``), where it fails instead.
+    """
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"arena_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    from arena.db import get_engine
+
+    get_engine.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """Each database the arena supports: a SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'arena.db'}"
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from arena import schema  # noqa: F401
+
+    engine = create_engine(url)
+    SQLModel.metadata.drop_all(engine)  # each test starts from empty tables
+    engine.dispose()
+    from arena.db import get_engine
+
+    get_engine.cache_clear()
+    return url
+
+
+@pytest.fixture
+def arena(db_url, tmp_path):
+    """An arena on an empty database with its own media folder."""
+    from arena.context import Arena
+
+    return Arena.open(db_url, media=str(tmp_path / "media"))

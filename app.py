@@ -1,0 +1,21 @@
+"""Start Pareto Arena: ``python app.py [--host H] [--port P]``.
+
+Serves the arena on the database named by ``$DATABASE_URL`` (default: ``arena.db`` here),
+building the bundled demo set on first start.
+"""
+import argparse
+
+from arena.cli.serve import add_server_options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_server_options(parser)
+    args = parser.parse_args()
+    from arena.server import serve
+
+    serve(host=args.host, port=args.port, build_demo=not args.no_demo)
+
+
+if __name__ == "__main__":
+    main()

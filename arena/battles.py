@@ -1,0 +1,143 @@
+"""Vote files in the arena battle format (DESIGN.md §3): JSON, JSONL, CSV and Parquet.
+
+Columns: ``model_a`` (shown left), ``model_b`` (shown right), ``winner`` in
+{``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``}, and optional ``judge``, ``task`` (alias
+``category``), ``tstamp``, ``item``, ``duration_ms``. Files are read column-wise with pyarrow, so
+millions of rows load without building a Python object per vote.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+#: Stored vote choice → battle-format winner.
+CHOICE_TO_WINNER = {"left": "model_a", "right": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
+REQUIRED = ("model_a", "model_b", "winner")
+OPTIONAL = ("judge", "task", "tstamp", "item", "duration_ms")
+FORMATS = ("json", "jsonl", "csv", "parquet")
+
+
+class BattleFileError(ValueError):
+    """A vote file that is missing, of an unknown format, or with bad columns or values."""
+
+
+def detect_format(path: str | Path, fmt: str | None = None) -> str:
+    """The file format from ``fmt`` or the file's extension."""
+    fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+    fmt = {"ndjson": "jsonl", "pq": "parquet"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise BattleFileError(f"{path}: unknown vote file format {fmt!r} (use {', '.join(FORMATS)})")
+    return fmt
+
+
+def _read_table(path: Path, fmt: str) -> pa.Table:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        wanted = [c for c in (*REQUIRED, *OPTIONAL, "category") if c in names]
+        return pq.read_table(path, columns=wanted)
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(rows, dict):  # {"battles": [...]} or column-oriented
+            rows = rows.get("battles", rows)
+    if isinstance(rows, dict):
+        return pa.table(rows)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise BattleFileError(f"{path}: expected a list of vote objects")
+    return pa.Table.from_pylist(rows)
+
+
+def read_battles(path: str | Path, fmt: str | None = None) -> dict[str, np.ndarray]:
+    """Read a vote file into numpy columns; validates names and winner labels."""
+    path = Path(path)
+    fmt = detect_format(path, fmt)
+    if not path.is_file():
+        raise BattleFileError(f"{path}: no such file")
+    try:
+        table = _read_table(path, fmt)
+    except BattleFileError:
+        raise
+    except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BattleFileError(f"{path}: not a readable {fmt} vote file ({first})") from None
+    return battle_columns(table, source=str(path))
+
+
+def battle_columns(table: pa.Table | Mapping[str, Any], source: str = "votes") -> dict[str, np.ndarray]:
+    """Validate battle columns (a pyarrow table or a mapping of sequences) into numpy arrays."""
+    if not isinstance(table, pa.Table):
+        table = pa.table({k: list(v) for k, v in table.items()})
+    names = set(table.column_names)
+    if "task" not in names and "category" in names:
+        table = table.rename_columns(["task" if c == "category" else c for c in table.column_names])
+        names = set(table.column_names)
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise BattleFileError(f"{source}: missing column(s) {', '.join(missing)}")
+    cols: dict[str, np.ndarray] = {}
+    for name in (*REQUIRED, *OPTIONAL):
+        if name not in names:
+            continue
+        col = table.column(name)
+        if name in ("tstamp", "duration_ms"):
+            cols[name] = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+            continue
+        if col.null_count and name in REQUIRED:
+            raise BattleFileError(f"{source}: column {name} has {col.null_count} empty value(s)")
+        cols[name] = np.asarray(col.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    if len(cols["winner"]):
+        labels, first = np.unique(cols["winner"].astype(str), return_index=True)
+        bad = [str(x) for x in labels if x not in WINNERS]
+        if bad:
+            row = int(first[list(labels).index(bad[0])]) + 1
+            raise BattleFileError(f"{source}: unknown winner label(s) {', '.join(map(repr, bad[:5]))} "
+                                  f"(first at row {row}); expected one of {', '.join(WINNERS)}")
+    return cols
+
+
+def split_by_task(cols: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-task column sets (tasks sorted); votes without a task are only in the overall board."""
+    if "task" not in cols:
+        return {}
+    task = cols["task"].astype(str)
+    out = {}
+    for name in sorted(set(task) - {""}):
+        keep = task == name
+        out[name] = {k: v[keep] for k, v in cols.items()}
+    return out
+
+
+def write_battles(rows: Iterable[Mapping[str, Any]] | pa.Table, path: str | Path, fmt: str | None = None) -> int:
+    """Write votes in the battle format; returns the number of rows written."""
+    path = Path(path)
+    fmt = detect_format(path, fmt)
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, path)
+    else:
+        records = table.to_pylist()
+        with path.open("w", encoding="utf-8") as fh:
+            if fmt == "jsonl":
+                for r in records:
+                    fh.write(json.dumps(r) + "\n")
+            else:
+                json.dump(records, fh, indent=1)
+    return table.num_rows

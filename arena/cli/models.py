@@ -1,0 +1,21 @@
+"""``arena models``: each model with its kind, outputs and measured latency and cost per task."""
+from __future__ import annotations
+
+from arena.cli.output import add_format_option, emit
+
+COLUMNS = ("model", "kind", "outputs", "votes", "latency_s", "cost_usd")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list models with measured latency and cost per task")
+    add_format_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from arena.catalog import model_stats
+    from arena.db import get_engine
+
+    models = model_stats(get_engine())
+    emit({"models": models}, args.format, models, COLUMNS)
+    return 0

@@ -1,0 +1,33 @@
+"""The running arena's shared parts: database engine, media folder, token secret, sampler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from arena.config import database_url, media_root
+from arena.db import get_engine
+from arena.media import MediaStore
+from arena.sampling import PairSampler
+from arena.tokens import load_secret
+
+
+@dataclass
+class Arena:
+    engine: Engine
+    media: MediaStore
+
+    @classmethod
+    def open(cls, url: str | None = None, media: str | None = None) -> "Arena":
+        """Connect to the database at ``url`` (default ``$DATABASE_URL``) and its media folder."""
+        url = database_url(url)
+        return cls(engine=get_engine(url), media=MediaStore(media or media_root(url)))
+
+    @cached_property
+    def secret(self) -> bytes:
+        return load_secret(self.engine)
+
+    @cached_property
+    def sampler(self) -> PairSampler:
+        return PairSampler(self.engine)

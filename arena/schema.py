@@ -1,0 +1,162 @@
+"""Database tables (SQLModel): tasks, items, models, outputs, voters, impressions, votes.
+
+See DESIGN.md §2. Model names never appear in an impression's public fields; votes carry the
+task and both model ids so rankings aggregate with one ``GROUP BY`` on one table.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CHOICES = ("left", "right", "tie", "both_bad")
+VOTER_KINDS = ("public", "audience", "annotator")
+CHECK_KINDS = ("none", "repeat", "gold")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time (SQLModel rejects naive datetimes)."""
+    return datetime.now(timezone.utc)
+
+
+def _when() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, default=utcnow))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Setting(SQLModel, table=True):
+    """Key-value settings kept with the data (e.g. the token-signing secret)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+class Task(SQLModel, table=True):
+    """An edit type: object_removal, background_change, text_edit, recolor, ..."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    description: str = ""
+
+
+class Item(SQLModel, table=True):
+    """One source image and one instruction for one task (plus mask, target text, reference)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    task: str = Field(foreign_key="task.name", index=True, max_length=64)
+    instruction: str
+    source_path: str
+    mask_path: Optional[str] = None
+    reference_path: Optional[str] = None
+    target_text: Optional[str] = None
+    params: dict = _json()
+    created_at: datetime = _when()
+
+
+class Model(SQLModel, table=True):
+    """An editing model; frozen once it has votes."""
+
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, max_length=120)
+    version: str = Field(default="1", max_length=60)
+    provider: str = ""
+    kind: str = Field(max_length=20)
+    settings: dict = _json()
+    price_per_image: Optional[float] = None
+    price_per_gpu_hour: Optional[float] = None
+    hardware: str = ""
+    created_at: datetime = _when()
+
+
+class Output(SQLModel, table=True):
+    """The image one model produced for one item, with how it was made and measured."""
+
+    __table_args__ = (UniqueConstraint("item_id", "model_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    image_path: str
+    seed: Optional[int] = None
+    settings: dict = _json()
+    latency_s: Optional[float] = None
+    latency_p90_s: Optional[float] = None
+    peak_memory_mb: Optional[float] = None
+    device: str = ""
+    threads: Optional[int] = None
+    cost_usd: Optional[float] = None
+    content_hash: str = Field(max_length=64)
+    metrics: dict = _json()
+    created_at: datetime = _when()
+
+
+class Voter(SQLModel, table=True):
+    """A pseudonymous voter: a random id kept by the browser, never an IP address."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(default="public", max_length=20)
+    created_at: datetime = _when()
+
+
+class LiveSession(SQLModel, table=True):
+    """A presenter-led round of voting joined with a code."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=16)
+    presenter_token_hash: str = Field(max_length=128)
+    task: Optional[str] = Field(default=None, foreign_key="task.name", max_length=64)
+    current_round: int = 0
+    state: str = Field(default="open", max_length=20)
+    created_at: datetime = _when()
+
+
+class Impression(SQLModel, table=True):
+    """One pair shown to one voter, with the sampler's propensity and a signed token."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    task: str = Field(foreign_key="task.name", index=True, max_length=64)
+    item_id: int = Field(foreign_key="item.id")
+    left_output_id: int = Field(foreign_key="output.id")
+    right_output_id: int = Field(foreign_key="output.id")
+    left_model_id: int = Field(foreign_key="model.id")
+    right_model_id: int = Field(foreign_key="model.id")
+    voter_id: Optional[str] = Field(default=None, foreign_key="voter.id", index=True, max_length=64)
+    session_id: Optional[int] = Field(default=None, foreign_key="livesession.id")
+    sampler: str = Field(default="uniform", max_length=40)
+    propensity: float = 1.0
+    check_kind: str = Field(default="none", max_length=10)
+    repeat_of: Optional[int] = Field(default=None, foreign_key="impression.id")
+    issued_at: datetime = _when()
+
+
+class Vote(SQLModel, table=True):
+    """One vote per impression (enforced by a unique constraint); imported votes have none."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    impression_id: Optional[int] = Field(default=None, foreign_key="impression.id", unique=True)
+    voter_id: Optional[str] = Field(default=None, index=True, max_length=64)
+    task: str = Field(foreign_key="task.name", index=True, max_length=64)
+    left_model_id: int = Field(foreign_key="model.id")
+    right_model_id: int = Field(foreign_key="model.id")
+    item_id: Optional[int] = Field(default=None, foreign_key="item.id")
+    choice: str = Field(max_length=10)
+    check_kind: str = Field(default="none", max_length=10)
+    duration_ms: Optional[int] = None
+    created_at: datetime = _when()
+
+
+class Assignment(SQLModel, table=True):
+    """One entry of an annotator's queue."""
+
+    __table_args__ = (UniqueConstraint("voter_id", "position"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    voter_id: str = Field(foreign_key="voter.id", index=True, max_length=64)
+    impression_id: int = Field(foreign_key="impression.id")
+    position: int
+    status: str = Field(default="pending", max_length=20)

@@ -1,0 +1,50 @@
+"""The whole Gradio page: tabs, style, and the keyboard shortcuts."""
+from __future__ import annotations
+
+import gradio as gr
+
+from arena.catalog import task_names
+from arena.context import Arena
+from arena.ui.leaderboard_tab import build_leaderboard_tab
+from arena.ui.vote_tab import build_vote_tab
+
+CSS = """
+.pa-instruction { font-size: 1.15rem; font-weight: 600; margin: 0.25rem 0 0.5rem; }
+.pa-pair { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.5rem; }
+.pa-fig { margin: 0; text-align: center; }
+.pa-fig img { width: 100%; height: auto; border-radius: 6px; image-rendering: auto; }
+.pa-fig figcaption { font-weight: 700; font-size: 1.1rem; }
+.pa-source img { opacity: 0.95; }
+@media (max-width: 640px) {
+  .pa-pair { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .pa-source { grid-column: 1 / span 2; max-width: 60%; margin: 0 auto; }
+}
+.pa-buttons button { min-height: 3rem; font-size: 1.05rem; }
+"""
+
+HEAD = """
+<script>
+document.addEventListener('keydown', function (e) {
+  var t = e.target;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+  var ids = {'1': 'vote-a', '2': 'vote-b', '3': 'vote-tie', '4': 'vote-bad'};
+  var el = ids[e.key] && document.getElementById(ids[e.key]);
+  if (el) { e.preventDefault(); el.click(); }
+});
+</script>
+"""
+
+
+def build_blocks(arena: Arena) -> gr.Blocks:
+    """The Vote and Leaderboard tabs bound to ``arena``."""
+    tasks = task_names(arena.engine)
+    with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
+        gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
+                    "Two anonymous models edited the same source image.")
+        with gr.Tabs():
+            with gr.Tab("Vote", id="vote"):
+                build_vote_tab(arena, blocks, tasks)
+            with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
+                task, show, outputs = build_leaderboard_tab(arena, tasks)
+        board_tab.select(show, task, outputs, api_name=False)
+    return blocks

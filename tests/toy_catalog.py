@@ -1,0 +1,25 @@
+"""A small catalogue written through the real storage code: one task, three models, four items."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from arena.catalog import add_item, add_output, ensure_model, ensure_task
+
+
+def solid(color, size=32) -> Image.Image:
+    return Image.fromarray(np.full((size, size, 3), color, dtype=np.uint8))
+
+
+def make_toy_catalog(arena, task: str = "recolor", models=("alpha", "beta", "gamma"), items: int = 4):
+    """Store items with outputs from every model; returns {model name: Model}."""
+    ensure_task(arena.engine, task)
+    stored = {name: ensure_model(arena.engine, name, "classical") for name in models}
+    for i in range(items):
+        item = add_item(arena.engine, arena.media, key=f"{task}-{i}", task=task,
+                        instruction=f"Make object {i} blue", source=solid((200, 10 * i, 0)))
+        for k, (name, model) in enumerate(stored.items()):
+            add_output(arena.engine, arena.media, item=item, model=model,
+                       image=solid((0, 20 * k, 200)), latency_s=0.01 * (k + 1), cost_usd=0.001 * (k + 1))
+    arena.sampler.invalidate()
+    return stored
