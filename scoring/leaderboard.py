@@ -1,0 +1,228 @@
+"""Leaderboards: one rating method and one interval method, chosen by parameter.
+
+:func:`rank` fits Bradley-Terry (or replays Elo), attaches intervals, per-model vote counts,
+both_bad rates with Wilson intervals, the position bias and a reproducibility snapshot, and
+returns a frozen :class:`Leaderboard`. Rank follows Chatbot Arena: 1 + the number of models whose
+lower bound is above this model's upper bound.
+
+Empty input is an error, not an empty board: :class:`~scoring.errors.EmptyDataError` when there
+are no votes or fewer than two models have votes (a caller ranking many tasks can catch it and
+skip the task).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import __version__
+from .bradley_terry import BASE_SCORE, SCALE, fit_bradley_terry
+from .data import Comparisons, Votes
+from .elo import bootstrap_elo, fit_elo
+from .errors import ScoringError
+from .intervals import (bootstrap_params, model_cov, normal_interval, percentile_interval,
+                        sandwich_cov, wilson)
+from .ties import TIE_MODELS
+
+METHODS = ("bt", "elo")
+INTERVALS = {"bt": ("sandwich", "hessian", "bootstrap", "none"), "elo": ("bootstrap", "none")}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model on a leaderboard (scores on the ``1000 + 400/ln(10) * theta`` scale)."""
+
+    model: str
+    score: float
+    ci_low: float
+    ci_high: float
+    rank: int
+    votes: int
+    wins: float
+    losses: float
+    ties: float
+    both_bad: float
+    both_bad_rate: float
+    both_bad_low: float
+    both_bad_high: float
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    """Left/right advantage: ``h`` on the logit scale and as ``P(left)``, the expected score
+    of the left model (win 1, tie 1/2) when both models are equally strong."""
+
+    h: float
+    h_low: float
+    h_high: float
+    p_left: float
+    p_left_low: float
+    p_left_high: float
+
+
+@dataclass(frozen=True, eq=False)
+class Leaderboard:
+    """A ranked board of one task. ``rows`` are sorted by score, best first."""
+
+    rows: tuple[Row, ...]
+    votes: int
+    position_bias: PositionBias | None
+    warnings: tuple[str, ...]
+    snapshot: dict
+    method: str
+    intervals: str
+    ties: str
+
+    def row(self, model: str) -> Row:
+        for r in self.rows:
+            if r.model == model:
+                return r
+        raise KeyError(model)
+
+    def scores(self) -> dict[str, float]:
+        return {r.model: r.score for r in self.rows}
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (NaN becomes ``None``), the ``rank`` contract of DESIGN.md §3."""
+        return _clean({"votes": self.votes, "rows": [asdict(r) for r in self.rows],
+                       "position_bias": None if self.position_bias is None
+                       else asdict(self.position_bias),
+                       "warnings": list(self.warnings), "snapshot": self.snapshot,
+                       "method": self.method, "intervals": self.intervals, "ties": self.ties})
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def interval_ranks(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """1 + the number of models whose lower bound exceeds this model's upper bound."""
+    return 1 + (low[None, :] > high[:, None]).sum(axis=1)
+
+
+def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bradley_terry(data, ties=ties, position_bias=position_bias, ridge=ridge)
+    m = len(fit.models)
+    theta, h = fit.theta, fit.h
+    if intervals == "bootstrap":
+        draws = bootstrap_params(data, fit, rounds=rounds, seed=seed, kind=bootstrap)
+        lo, hi = percentile_interval(draws, level)
+    elif intervals == "none":
+        lo, hi = fit.params.copy(), fit.params.copy()
+    else:
+        cov = sandwich_cov(data, fit) if intervals == "sandwich" else model_cov(fit)
+        lo, hi = normal_interval(fit.params, np.sqrt(np.clip(np.diag(cov), 0, None)), level)
+    bias = None
+    if fit.position_bias:
+        tau = fit.params[m + 1:]
+        share = TIE_MODELS[ties].left_share
+        hl, hh = float(lo[m]), float(hi[m])
+        bias = PositionBias(h, hl, hh, *(float(np.ravel(share(np.array([v]), tau))[0])
+                                         for v in (h, hl, hh)))
+    scores = BASE_SCORE + SCALE * theta
+    return fit.index, scores, BASE_SCORE + SCALE * lo[:m], BASE_SCORE + SCALE * hi[:m], bias, \
+        list(fit.warnings), {"ridge": fit.ridge, "position_bias": fit.position_bias,
+                             "tie_param": fit.tie_param, "iterations": fit.iterations}
+
+
+def _fit_elo(votes, intervals, rounds, seed, level):
+    fit = fit_elo(votes)
+    scores = fit.ratings
+    if intervals == "bootstrap":
+        lo, hi = percentile_interval(bootstrap_elo(votes, rounds=rounds, seed=seed), level)
+    else:
+        lo, hi = scores, scores
+    active = np.flatnonzero(votes.comparisons().votes_per_model() > 0)
+    notes = ["Elo depends on vote order and is far noisier than Bradley-Terry: a live ticker"]
+    return active, scores[active], lo[active], hi[active], None, notes, {"k": fit.k}
+
+
+def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None = None,
+         ties: str = "half", rounds: int = 1000, seed: int = 0, min_votes: int = 20,
+         max_ci_width: float | None = None, level: float = 0.95, position_bias: bool = True,
+         ridge: float | None = None, bootstrap: str = "poisson") -> Leaderboard:
+    """Rank the models of one task.
+
+    Parameters
+    ----------
+    data : Comparisons or Votes
+        The count cube, or the ordered votes (required for ``method="elo"``).
+    method : {"bt", "elo"}
+        Bradley-Terry (:func:`~scoring.bradley_terry.fit_bradley_terry`) or online Elo.
+    intervals : {"sandwich", "hessian", "bootstrap", "none"} or None
+        ``None`` picks ``"sandwich"`` (voter-clustered) for BT and ``"none"`` for Elo.
+    ties : {"half", "davidson", "rao-kupper"}
+        Tie model of the BT fit.
+    rounds, seed, bootstrap
+        Bootstrap rounds, seed, and kind (``"poisson"`` or ``"multinomial"``).
+    min_votes, max_ci_width
+        A row is provisional with fewer than ``min_votes`` votes or, when ``max_ci_width`` is
+        set, an interval wider than that many score points.
+    level : float
+        Coverage of the intervals (0.95).
+    position_bias, ridge
+        Passed to the BT fit.
+
+    Raises
+    ------
+    EmptyDataError
+        No votes, or fewer than two models with votes.
+    ScoringError
+        Unknown method, interval method or tie model; Elo on a count cube.
+    """
+    if method not in METHODS:
+        raise ScoringError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    intervals = intervals or ("sandwich" if method == "bt" else "none")
+    if intervals not in INTERVALS[method]:
+        raise ScoringError(f"intervals={intervals!r} is not available for method={method!r}; "
+                           f"expected one of {', '.join(INTERVALS[method])}")
+    if not 0 < level < 1:
+        raise ScoringError("level must be between 0 and 1")
+    if method == "elo" and not isinstance(data, Votes):
+        raise ScoringError("method='elo' needs the votes in order: pass scoring.Votes "
+                           "(Votes.from_battles(...)), not a count cube")
+    cube = data.comparisons() if isinstance(data, Votes) else data
+    cube.require_votes()
+    with threadpool_limits(1):
+        if method == "bt":
+            out = _fit_bt(cube, ties, intervals, rounds, seed, level, position_bias, ridge,
+                          bootstrap)
+        else:
+            out = _fit_elo(data, intervals, rounds, seed, level)
+    index, scores, lo, hi, bias, notes, fitted = out
+    per_model = cube.model_counts()[index]
+    n_votes = per_model.sum(axis=1)
+    bb_low, bb_high = wilson(per_model[:, 3], n_votes, level)
+    ranks = interval_ranks(lo, hi)
+    wide = (hi - lo > max_ci_width) if max_ci_width is not None else np.zeros(len(index), bool)
+    provisional = (n_votes < min_votes) | wide
+    order = sorted(range(len(index)), key=lambda k: (-scores[k], cube.models[index[k]]))
+    rows = tuple(Row(cube.models[index[k]], float(scores[k]), float(lo[k]), float(hi[k]),
+                     int(ranks[k]), int(round(n_votes[k])), *map(float, per_model[k]),
+                     float(per_model[k, 3] / n_votes[k]), float(bb_low[k]), float(bb_high[k]),
+                     bool(provisional[k])) for k in order)
+    if provisional.any():
+        notes.append(f"{int(provisional.sum())} provisional model(s): fewer than {min_votes} "
+                     "votes" + (f" or interval wider than {max_ci_width:g}" if max_ci_width
+                                else ""))
+    params = {"method": method, "intervals": intervals, "ties": ties, "level": level,
+              "min_votes": min_votes, "max_ci_width": max_ci_width, **fitted}
+    if intervals == "bootstrap":
+        params.update(rounds=rounds, bootstrap=bootstrap)
+    snapshot = {"cube_sha256": data.digest(), "estimator":
+                f"bradley_terry/{ties}" if method == "bt" else "elo",
+                "version": __version__, "seed": seed, "params": params}
+    return Leaderboard(rows, cube.n_votes, bias, tuple(notes), snapshot, method, intervals,
+                       ties if method == "bt" else "half")
