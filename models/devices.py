@@ -42,7 +42,8 @@ def resolve_device(device: str = "auto") -> str:
     kind = str(device).split(":", 1)[0]
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    mps = getattr(torch.backends, "mps", None)
+    if kind == "mps" and not (mps is not None and mps.is_available()):
         raise ValueError(f"device {device!r} requested but the MPS backend is not available")
     if kind not in ("cpu", "cuda", "mps", "xpu"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda[:N] or mps")

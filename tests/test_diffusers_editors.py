@@ -177,6 +177,7 @@ def test_qwen_edit_is_declared_without_loading(tmp_path):
     assert editor.settings["true_cfg_scale"] == 4.0 and editor.settings["size"] == 1024
 
 
+@pytest.mark.filterwarnings("ignore:The `local_dir_use_symlinks`:UserWarning")
 def test_missing_sources_fail_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="does not exist"):

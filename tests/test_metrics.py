@@ -1,4 +1,5 @@
 """Automatic metrics: known answers on synthetic images."""
+import importlib.util
 import math
 
 import numpy as np
@@ -16,6 +17,12 @@ from models.metrics import (
     ssim,
     task_metrics,
     text_metrics,
+)
+
+
+needs_ocr = pytest.mark.skipif(
+    importlib.util.find_spec("rapidocr") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="rapidocr and onnxruntime are optional (requirements-models.txt)",
 )
 
 
@@ -106,6 +113,7 @@ def test_text_metrics_without_ocr():
     assert text_metrics("OPEN NOW", "NOW", old_text="OPEN")["old_text_gone"] == 0.0
 
 
+@needs_ocr
 def test_ocr_reads_a_rendered_word():
     reading = read_text(word("OPEN"))
     assert reading.text == "OPEN"
@@ -113,6 +121,7 @@ def test_ocr_reads_a_rendered_word():
     assert text_metrics(reading, "zebra")["ocr_cer"] == pytest.approx(1.0)
 
 
+@needs_ocr
 def test_old_text_gone(text_mask):
     before = word("OPEN")
     done = task_metrics("text_edit", before, word("SHUT"), text_mask, target_text="SHUT",

@@ -10,7 +10,7 @@ import math
 
 from PIL import Image
 
-from .ocr import OcrReading, ocr_engine, read_text, text_metrics
+from .ocr import OcrReading, ocr_available, ocr_engine, read_text, text_metrics
 from .pixels import PSNR_MAX, background_preservation, psnr, reference_fidelity, ssim
 from .text import levenshtein, normalize_text, normalized_edit_distance
 
@@ -27,8 +27,8 @@ METRIC_DIRECTION = {
 
 __all__ = [
     "METRIC_DIRECTION", "OcrReading", "PSNR_MAX", "background_preservation", "higher_is_better",
-    "levenshtein", "normalize_text", "normalized_edit_distance", "ocr_engine", "psnr",
-    "read_text", "reference_fidelity", "ssim", "task_metrics", "text_metrics",
+    "levenshtein", "normalize_text", "normalized_edit_distance", "ocr_available", "ocr_engine",
+    "psnr", "read_text", "reference_fidelity", "ssim", "task_metrics", "text_metrics",
 ]
 
 
@@ -66,7 +66,8 @@ def task_metrics(
         Text the edit should write, and the text it should replace; give ``ocr_cer``,
         ``ocr_exact`` and ``old_text_gone`` (see :func:`text_metrics`).
     ocr : bool
-        Set False to skip the OCR metrics (about a second per image on a CPU).
+        Set False to skip the OCR metrics (0.2-1 s per image on a CPU). They are also skipped
+        when ``rapidocr`` is not installed (see :func:`ocr_available`).
 
     Returns
     -------
@@ -80,6 +81,6 @@ def task_metrics(
         values.update(background_preservation(source, output, mask))
     if reference is not None:
         values.update(reference_fidelity(reference, output, mask))
-    if ocr and (target_text is not None or old_text):
+    if ocr and (target_text is not None or old_text) and ocr_available():
         values.update(text_metrics(read_text(output, mask), target_text, old_text))
     return {k: float(v) for k, v in values.items() if not math.isnan(v)}

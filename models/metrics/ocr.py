@@ -32,6 +32,13 @@ class OcrReading:
 DETECTOR_MIN_SIDE = 256
 
 
+def ocr_available() -> bool:
+    """Whether ``rapidocr`` and ``onnxruntime`` are installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("rapidocr", "onnxruntime"))
+
+
 @functools.lru_cache(maxsize=None)
 def ocr_engine(threads: int | None = None):
     """The shared RapidOCR engine (created on first call).
@@ -49,7 +56,9 @@ def ocr_engine(threads: int | None = None):
     return RapidOCR(params=params)
 
 
-def text_box(mask: Image.Image, size: tuple[int, int], margin: float = 0.25) -> tuple[int, int, int, int] | None:
+def text_box(
+    mask: Image.Image, size: tuple[int, int], margin: float = 0.25
+) -> tuple[int, int, int, int] | None:
     """Bounding box of the mask, grown by ``margin`` × its height on each side (at least 8 px)."""
     region = mask_region(mask, size)
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
@@ -61,7 +70,9 @@ def text_box(mask: Image.Image, size: tuple[int, int], margin: float = 0.25) -> 
     return (max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad))
 
 
-def read_text(image: Image.Image, mask: Image.Image | None = None, threads: int | None = None) -> OcrReading:
+def read_text(
+    image: Image.Image, mask: Image.Image | None = None, threads: int | None = None
+) -> OcrReading:
     """Recognise the text in ``image``, or in the box around ``mask`` when one is given.
 
     Returns
