@@ -79,23 +79,29 @@ class BTResult:
         return dict(zip(self.models, self.scores.tolist()))
 
 
-def _design(i, j, m):
-    return i * m + j
+def assemble(i, j, m, g, neg, fit_h, n_tau, key=None):
+    """Gradient and negative Hessian over ``[theta, h?, tau?]`` from per-row local terms.
 
-
-def assemble(i, j, m, g, neg, fit_h, n_tau):
-    """Gradient and negative Hessian over ``[theta, h?, tau?]`` from per-row local terms."""
+    ``key`` is ``i * m + j`` (pass it to save recomputing it in a loop), or the string
+    ``"dense"`` when the rows are all ``m * m`` cells in order (``i = k // m``, ``j = k % m``):
+    then the sums are matrix reductions instead of ``bincount``.
+    """
     p = m + fit_h + n_tau
     grad, info = np.zeros(p), np.zeros((p, p))
     gd, w = g[:, 0], neg[:, 0, 0]
-    grad[:m] = np.bincount(i, gd, m) - np.bincount(j, gd, m)
-    wm = np.bincount(_design(i, j, m), w, m * m).reshape(m, m)
+    if isinstance(key, str):
+        gm, wm = gd.reshape(m, m), w.reshape(m, m)
+        grad[:m] = gm.sum(1) - gm.sum(0)
+        wi, wj = wm.sum(1), wm.sum(0)
+    else:
+        grad[:m] = np.bincount(i, gd, m) - np.bincount(j, gd, m)
+        wm = np.bincount(i * m + j if key is None else key, w, m * m).reshape(m, m)
+        wi, wj = np.bincount(i, w, m), np.bincount(j, w, m)
     info[:m, :m] = -(wm + wm.T)
-    info[np.arange(m), np.arange(m)] += np.bincount(i, w, m) + np.bincount(j, w, m)
+    info.flat[:m * (p + 1):p + 1] += wi + wj
     if fit_h:
         grad[m] = gd.sum()
-        cross = np.bincount(i, w, m) - np.bincount(j, w, m)
-        info[:m, m] = info[m, :m] = cross
+        info[:m, m] = info[m, :m] = wi - wj
         info[m, m] = w.sum()
     if n_tau:
         t = m + fit_h
@@ -108,33 +114,58 @@ def assemble(i, j, m, g, neg, fit_h, n_tau):
     return grad, info
 
 
-def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=100, tol=1e-10):
+def densify(i, j, counts, m):
+    """The cube as all ``m * m`` ordered cells (zeros where a pair has no votes)."""
+    full = np.zeros((m * m, counts.shape[1]))
+    np.add.at(full, i * m + j, counts)
+    cells = np.arange(m * m)
+    return cells // m, cells % m, full
+
+
+def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=100, tol=1e-10,
+           line_search=True, dense=False):
     """Maximise the (penalised) log-likelihood from ``x0``; returns ``(x, ll, iters, ok, info)``.
 
     Arrays are the unique-pair cube: ``counts`` has shape (n, 4). ``x`` is
-    ``[theta (m), h (if fit_h), tau (tie_model.n_tau)]``.
+    ``[theta (m), h (if fit_h), tau (tie_model.n_tau)]``. ``line_search=False`` takes full
+    Newton steps without evaluating the likelihood (``ll`` is then NaN): for warm starts close
+    to the optimum, as in the bootstrap. ``dense=True`` says the rows are the ``m * m`` cells
+    of :func:`densify`.
     """
     n_tau = tie_model.n_tau
+    key = "dense" if dense else i * m + j
+    stats = tie_model.prepare(counts)
     gauge = np.zeros((len(x0), len(x0)))
     gauge[:m, :m] = 1.0 / m
 
-    def unpack(x):
-        h = x[m] if fit_h else 0.0
-        return x[:m][i] - x[:m][j] + h, x[m + fit_h:]
-
-    def objective(x):
-        d, tau = unpack(x)
+    def objective(x, with_ll=True):
+        d = x[:m][i] - x[:m][j] + (x[m] if fit_h else 0.0)
+        tau = x[m + fit_h:]
         if n_tau and tie_model.name == "rao-kupper" and tau[0] <= 0:
             return -np.inf, None
-        ll, g, neg = tie_model.row_terms(d, tau, counts)
+        ll, g, neg = tie_model.row_terms(d, tau, stats, with_ll)
+        if ll is None:
+            return np.nan, (g, neg)
         penalty = ridge * x[:m] @ x[:m] + (H_RIDGE * x[m] ** 2 if fit_h else 0.0)
         return ll.sum() - 0.5 * penalty, (g, neg)
 
     x = np.array(x0, dtype=float)
+    if not line_search:
+        for it in range(1, max_iter + 1):
+            _, terms = objective(x, False)
+            if terms is None:
+                return x, np.nan, it, False, None
+            grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
+            _add_prior(grad, info, x, m, ridge, fit_h)
+            step = np.linalg.solve(info + gauge, grad)
+            x = x + step
+            if np.max(np.abs(step)) < tol:
+                return x, np.nan, it, bool(np.all(np.isfinite(x))), None
+        return x, np.nan, max_iter, False, None
     f, terms = objective(x)
     it, ok = 0, False
     for it in range(1, max_iter + 1):
-        grad, info = assemble(i, j, m, *terms, fit_h, n_tau)
+        grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
         _add_prior(grad, info, x, m, ridge, fit_h)
         step = np.linalg.solve(info + gauge, grad)
         t = 1.0
@@ -149,7 +180,7 @@ def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=10
         if np.max(np.abs(t * step)) < tol:
             ok = True
             break
-    grad, info = assemble(i, j, m, *terms, fit_h, n_tau)
+    grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
     _add_prior(grad, info, x, m, ridge, fit_h)
     return x, f, it, ok, info
 

@@ -40,12 +40,17 @@ class Half:
         return np.zeros(0)
 
     @staticmethod
-    def row_terms(d, tau, counts):
+    def prepare(counts):
+        """Sufficient statistics of the (n, 4) counts for :meth:`row_terms`: ``(y, n)``."""
+        n = counts[:, 0] + counts[:, 1] + counts[:, 2] + counts[:, 3]
+        return counts[:, 0] + 0.5 * (n - counts[:, 0] - counts[:, 1]), n
+
+    @staticmethod
+    def row_terms(d, tau, stats, with_ll=True):
         """Log-likelihood, gradient (n, 1) and negative Hessian (n, 1, 1) of each row."""
-        y = counts @ Half.Y
-        n = counts.sum(axis=1)
+        y, n = stats
         p = expit(d)
-        ll = y * log_expit(d) + (n - y) * log_expit(-d)
+        ll = y * d - n * np.logaddexp(0, d) if with_ll else None
         return ll, (y - n * p)[:, None], (n * p * (1 - p))[:, None, None]
 
     @staticmethod
@@ -71,16 +76,22 @@ class Davidson:
         return np.array([np.log(2 * t / (1 - t))])
 
     @staticmethod
+    def prepare(counts):
+        """``(left, right, tie + both_bad, total)`` counts of each row."""
+        ct = counts[:, 2] + counts[:, 3]
+        return counts[:, 0], counts[:, 1], ct, counts[:, 0] + counts[:, 1] + ct
+
+    @staticmethod
     def _probs(d, tau):
         logits = np.stack([d / 2, -d / 2, np.full_like(d, tau[0])], axis=1)
         logz = logsumexp(logits, axis=1)
         return logits, logz, np.exp(logits - logz[:, None])
 
     @staticmethod
-    def row_terms(d, tau, counts):
+    def row_terms(d, tau, stats, with_ll=True):
         logits, logz, p = Davidson._probs(d, tau)
-        c = np.column_stack([counts[:, 0], counts[:, 1], counts[:, 2] + counts[:, 3]])
-        n = c.sum(axis=1)
+        c0, c1, ct, n = stats
+        c = np.column_stack([c0, c1, ct])
         ll = (c * logits).sum(axis=1) - n * logz
         a, b, t = p[:, 0], p[:, 1], p[:, 2]
         g = np.column_stack([(c[:, 0] - c[:, 1]) / 2 - n * (a - b) / 2, c[:, 2] - n * t])
@@ -119,15 +130,21 @@ class RaoKupper:
         return np.array([np.log((1 + t) / (1 - t))])
 
     @staticmethod
+    def prepare(counts):
+        """``(left, right, tie + both_bad, total)`` counts of each row."""
+        ct = counts[:, 2] + counts[:, 3]
+        return counts[:, 0], counts[:, 1], ct, counts[:, 0] + counts[:, 1] + ct
+
+    @staticmethod
     def _logp(d, k):
         lt = 2 * k + np.log(-np.expm1(-2 * k)) + log_expit(d - k) + log_expit(-d - k)
         return log_expit(d - k), log_expit(-d - k), lt
 
     @staticmethod
-    def row_terms(d, tau, counts):
+    def row_terms(d, tau, stats, with_ll=True):
         k = tau[0]
         ll_l, ll_r, ll_t = RaoKupper._logp(d, k)
-        c0, c1, ct = counts[:, 0], counts[:, 1], counts[:, 2] + counts[:, 3]
+        c0, c1, ct, _ = stats
         sl, sr = expit(k - d), expit(k + d)      # 1 - P(left), 1 - P(right)
         vl, vr = sl * (1 - sl), sr * (1 - sr)
         q = np.exp(-2 * k)

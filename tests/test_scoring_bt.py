@@ -68,17 +68,17 @@ def test_local_derivatives_match_finite_differences(ties):
     d = rng.normal(0, 1, 5)
     counts = rng.integers(0, 5, (5, 4)).astype(float)
     tau = np.array([0.7]) if model.n_tau else np.zeros(0)
-    ll, g, neg = model.row_terms(d, tau, counts)
+    ll, g, neg = model.row_terms(d, tau, model.prepare(counts))
     eps = 1e-6
-    up, _, _ = model.row_terms(d + eps, tau, counts)
-    dn, _, _ = model.row_terms(d - eps, tau, counts)
+    up, _, _ = model.row_terms(d + eps, tau, model.prepare(counts))
+    dn, _, _ = model.row_terms(d - eps, tau, model.prepare(counts))
     assert np.allclose((up - dn) / (2 * eps), g[:, 0], atol=1e-6)
-    _, gu, _ = model.row_terms(d + eps, tau, counts)
-    _, gd, _ = model.row_terms(d - eps, tau, counts)
+    _, gu, _ = model.row_terms(d + eps, tau, model.prepare(counts))
+    _, gd, _ = model.row_terms(d - eps, tau, model.prepare(counts))
     assert np.allclose(-(gu - gd)[:, 0] / (2 * eps), neg[:, 0, 0], atol=1e-5)
     if model.n_tau:
-        up, gu, _ = model.row_terms(d, tau + eps, counts)
-        dn, gd, _ = model.row_terms(d, tau - eps, counts)
+        up, gu, _ = model.row_terms(d, tau + eps, model.prepare(counts))
+        dn, gd, _ = model.row_terms(d, tau - eps, model.prepare(counts))
         assert np.allclose((up - dn) / (2 * eps), g[:, 1], atol=1e-6)
         assert np.allclose(-(gu - gd) / (2 * eps), neg[:, :, 1], atol=1e-5)
     # per-vote scores add up to the row gradient
@@ -87,7 +87,7 @@ def test_local_derivatives_match_finite_differences(ties):
     # probabilities of the four outcomes (tie and both_bad share one) sum to one
     if model.n_tau:
         one = np.eye(4)
-        p = [np.exp(model.row_terms(d, tau, np.tile(one[k], (5, 1)))[0]) for k in range(3)]
+        p = [np.exp(model.row_terms(d, tau, model.prepare(np.tile(one[k], (5, 1))))[0]) for k in range(3)]
         assert np.allclose(sum(p), 1)
 
 
@@ -101,7 +101,7 @@ def test_tie_models_recover_their_own_parameters(ties):
     d = theta[a] - theta[b] + h
     tau = np.array([np.log(0.8)]) if ties == "davidson" else np.array([np.log(1.6)])
     model = TIE_MODELS[ties]
-    probs = np.stack([np.exp(model.row_terms(d, tau, np.tile(np.eye(4)[k], (n, 1)))[0])
+    probs = np.stack([np.exp(model.row_terms(d, tau, model.prepare(np.tile(np.eye(4)[k], (n, 1))))[0])
                       for k in range(3)], 1)
     code = (rng.random(n)[:, None] > np.cumsum(probs, 1)).sum(1)
     fit = fit_bradley_terry(Comparisons.from_counts(None, a.astype(str), b.astype(str), code), ties=ties)
@@ -120,7 +120,7 @@ def test_hessian_is_the_numerical_derivative_of_the_gradient():
 
     def grad(x):
         d = x[:m][i] - x[:m][j] + x[m]
-        _, g, neg = model.row_terms(d, x[m + 1:], counts)
+        _, g, neg = model.row_terms(d, x[m + 1:], model.prepare(counts))
         return assemble(i, j, m, g, neg, 1, 1)[0]
     eps = 1e-6
     num = np.stack([(grad(fit.params + eps * e) - grad(fit.params - eps * e)) / (2 * eps)

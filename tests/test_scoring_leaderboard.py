@@ -93,6 +93,16 @@ def test_bootstrap_agrees_with_sandwich_and_is_seeded():
     assert multi.snapshot["params"]["bootstrap"] == "multinomial"
 
 
+def test_bootstrap_of_100_models_is_fast():
+    a, b, w, _, _ = simulate(m=100, n=100_000, spread=0.5)
+    c = Comparisons.from_battles(a, b, w)
+    t = time.process_time()
+    board = rank(c, intervals="bootstrap", rounds=1000)
+    # goal 3 s on one core; CPU time (not wall) so a busy machine does not fail it, with margin
+    assert time.process_time() - t < 3.0 * 1.5
+    assert len(board.rows) == 100 and all(r.ci_low < r.score < r.ci_high for r in board.rows)
+
+
 def test_snapshot_identifies_the_data_and_the_estimator():
     a, b, w, v, _ = simulate()
     c = Comparisons.from_battles(a, b, w, voter=v)
