@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 from functools import lru_cache
 from typing import Iterator
 
@@ -31,6 +32,8 @@ def make_engine(url: str | None = None) -> Engine:
     """A new engine for ``url`` (default: ``$DATABASE_URL`` or the SQLite file) with tables made."""
     url = database_url(url)
     if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
     else:

@@ -67,3 +67,17 @@ def arena(db_url, tmp_path):
     from arena.context import Arena
 
     return Arena.open(db_url, media=str(tmp_path / "media"))
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """The real app on a small demo set (3 items per task), served on a free port."""
+    from live_server import LiveServer, app_env, run_cli
+
+    workdir = tmp_path_factory.mktemp("demo_server")
+    env = app_env(workdir)
+    built = run_cli(["demo", "--per-task", "3"], env)
+    assert built.returncode == 0, built.stderr
+    server = LiveServer(workdir, env)
+    yield server
+    server.stop()

@@ -60,11 +60,12 @@ def build_vote_tab(arena: Arena, blocks: gr.Blocks, task_choices: list[str]) -> 
     reveal = gr.Markdown("", elem_id="reveal")
     gr.Markdown("Keys: **1** A better · **2** B better · **3** tie · **4** both bad. "
                 "Model names are shown after you vote.", elem_classes="pa-help")
+    voter_tag = gr.Markdown("", elem_id="voter-tag", elem_classes="pa-help")
 
     def on_load(voter_id: str, task_name: str):
         voter_id = voter_id or new_voter_id()
         new_state, html = next_pair(arena, task_name, voter_id)
-        return voter_id, new_state, html, ""
+        return voter_id, new_state, html, "", f"Voting as `{voter_id[:8]}`"
 
     def on_task(voter_id: str, task_name: str):
         new_state, html = next_pair(arena, task_name, voter_id or None)
@@ -75,4 +76,4 @@ def build_vote_tab(arena: Arena, blocks: gr.Blocks, task_choices: list[str]) -> 
     for (choice, _, _), button in zip(BUTTONS, buttons):
         button.click(lambda s, t, v, c=choice: vote_and_advance(arena, c, s, t, v),
                      [state, task, voter], outputs, api_name=f"vote_{choice}")
-    blocks.load(on_load, [voter, task], [voter, state, page, reveal], api_name="start")
+    blocks.load(on_load, [voter, task], [voter, state, page, reveal, voter_tag], api_name="start")

@@ -1,0 +1,75 @@
+"""End to end in Debian's chromium: open the arena, vote with a click and a key, see the reveal."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+TAG_READY = "(document.querySelector('#voter-tag') || {innerText: ''}).innerText.includes('Voting as')"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is required under CI (scripts/test.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(demo_server.url, wait_until="load")
+    page.wait_for_selector(".pa-pair .pa-b img", timeout=30_000)
+    first = page.locator(".pa-a img").get_attribute("src")
+
+    page.click("#vote-a")
+    page.wait_for_function("document.querySelector('#reveal').innerText.includes('A was')",
+                           timeout=30_000)
+    reveal = page.locator("#reveal").inner_text()
+    assert "You voted A is better" in reveal and "B was" in reveal
+    page.wait_for_function(f"document.querySelector('.pa-a img').getAttribute('src') !== '{first}'",
+                           timeout=30_000)
+
+    page.keyboard.press("2")
+    page.wait_for_function("document.querySelector('#reveal').innerText.includes('B is better')",
+                           timeout=30_000)
+
+    # A and B sit side by side on a phone, with the vote buttons visible without scrolling.
+    a_box, b_box = page.locator(".pa-a img").bounding_box(), page.locator(".pa-b img").bounding_box()
+    assert abs(a_box["y"] - b_box["y"]) < 2 and a_box["x"] < b_box["x"]
+    page.screenshot(path=os.environ.get("ARENA_SCREENSHOT", str(tmp_path / "phone.png")), full_page=True)
+    context.close()
+
+
+def test_voter_id_survives_a_reload(browser, demo_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(demo_server.url, wait_until="load")
+    page.wait_for_selector(".pa-pair img", timeout=30_000)
+    tag = page.locator("#voter-tag")
+    page.wait_for_function(TAG_READY,
+                           timeout=30_000)
+    before = tag.inner_text()
+    page.reload(wait_until="load")
+    page.wait_for_function(TAG_READY,
+                           timeout=30_000)
+    assert tag.inner_text() == before
+    other = browser.new_context().new_page()  # another browser gets another id
+    other.goto(demo_server.url, wait_until="load")
+    other.wait_for_function(TAG_READY,
+                            timeout=30_000)
+    assert other.locator("#voter-tag").inner_text() != before
+    context.close()
