@@ -1,0 +1,47 @@
+"""The Gradio pages through their real API with gradio_client: start, vote, reveal, leaderboard."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def client(demo_server):
+    return gradio_client.Client(demo_server.url + "/", verbose=False)
+
+
+def test_start_then_vote_reveals_and_advances(client):
+    voter = "ui-voter-0001"
+    stored, page, reveal, tag = client.predict(voter_id=voter, task_name="recolor", api_name="/start")
+    assert stored == voter and tag == f"Voting as `{voter[:8]}`"
+    assert "pa-pair" in page and reveal == ""
+    first_images = re.findall(r"src='(/media/[0-9a-f]+\.png)'", page)
+    assert len(first_images) == 3
+
+    page2, reveal = client.predict(t="recolor", v=voter, api_name="/vote_left")
+    assert reveal.startswith("**You voted A is better.**")
+    assert re.search(r"A was \*\*[\w-]+\*\* \(\d+ ms\), B was \*\*[\w-]+\*\*", reveal)
+    assert re.findall(r"src='(/media/[0-9a-f]+\.png)'", page2) != first_images
+
+    _, reveal = client.predict(t="recolor", v=voter, api_name="/vote_both_bad")
+    assert "You voted both bad" in reveal
+
+
+def test_new_browser_gets_a_fresh_voter_id(client):
+    stored, _, _, tag = client.predict(voter_id="", task_name="any", api_name="/start")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", stored) and stored[:8] in tag
+
+
+def test_leaderboard_tab_shows_the_recorded_votes(client):
+    client.predict(voter_id="ui-voter-0002", task_name="text_edit", api_name="/start")
+    for _ in range(4):
+        client.predict(t="text_edit", v="ui-voter-0002", api_name="/vote_right")
+    table, summary = client.predict(task_name="text_edit", api_name="/leaderboard")
+    votes = int(re.match(r"\*\*(\d+) votes\*\*", summary).group(1))
+    assert votes >= 4
+    assert table["headers"][:3] == ["Rank", "Model", "Score"]
+    assert len(table["data"]) >= 2
+    assert sum(row[4] for row in table["data"]) == 2 * votes  # each vote counts for two models
