@@ -10,7 +10,8 @@ from arena.ui.vote_tab import build_vote_tab
 
 CSS = """
 .pa-instruction { font-size: 1.15rem; font-weight: 600; margin: 0.25rem 0 0.5rem; }
-.pa-pair { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.5rem; }
+.pa-pair { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.5rem;
+           max-width: 1100px; margin: 0 auto; }
 .pa-fig { margin: 0; text-align: center; }
 .pa-fig img { width: 100%; height: auto; border-radius: 6px; image-rendering: auto; }
 .pa-fig figcaption { font-weight: 700; font-size: 1.1rem; }

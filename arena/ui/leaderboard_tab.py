@@ -34,18 +34,17 @@ def leaderboard_rows(arena: Arena, task: str) -> tuple[list[list[Any]], str]:
     return rows, summary
 
 
-def build_leaderboard_tab(arena: Arena, task_choices: list[str]) -> None:
-    """Lay out the Leaderboard tab inside the current Blocks."""
+def build_leaderboard_tab(arena: Arena, task_choices: list[str]):
+    """Lay out the Leaderboard tab; returns (task dropdown, show callback, its outputs)."""
     with gr.Row():
         task = gr.Dropdown(choices=[OVERALL] + task_choices, value=OVERALL, label="Task",
                            elem_id="board-task")
-        refresh = gr.Button("Refresh", min_width=0, scale=0)
+        refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown("")
     table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="board")
 
     def show(task_name: str):
-        rows, text = leaderboard_rows(arena, task_name)
-        return rows, text
+        return leaderboard_rows(arena, task_name)
 
     task.change(show, task, [table, summary], api_name="leaderboard")
     refresh.click(show, task, [table, summary], api_name=False)
