@@ -15,6 +15,7 @@ import sys
 import time
 import tracemalloc
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -77,19 +78,26 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
+@lru_cache(maxsize=1)
+def _blas_pools():
+    """threadpoolctl's view of the loaded thread pools (found once: the search is slow)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        return ThreadpoolController()
+    except Exception:  # threadpoolctl cannot inspect some builds
+        return None
+
+
 def thread_count() -> int:
     """Threads the computation can use: torch's when torch is loaded, else the largest BLAS
-    thread pool threadpoolctl reports, else ``os.cpu_count()``."""
+    thread pool (as threadpoolctl reports it now), else ``os.cpu_count()``."""
     torch = _torch()
     if torch is not None:
         return int(torch.get_num_threads())
-    try:
-        from threadpoolctl import threadpool_info
-
-        pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-    except Exception:  # threadpoolctl cannot inspect some builds; fall back to the core count
-        pools = []
-    return int(max(pools)) if pools else int(os.cpu_count() or 1)
+    pools = _blas_pools()
+    sizes = [p["num_threads"] for p in pools.info() if p.get("user_api") == "blas"] if pools else []
+    return int(max(sizes)) if sizes else int(os.cpu_count() or 1)
 
 
 def _cpu_peak_mb(fn: Callable[[], Any]) -> float:

@@ -54,8 +54,8 @@ def vertical_gradient(h: int, w: int,
 
 
 def _blend(img: np.ndarray, color, alpha: np.ndarray) -> np.ndarray:
-    a = np.clip(alpha, 0.0, 1.0)[..., None]
-    return img * (1 - a) + np.asarray(color, np.float32) * a
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)[..., None]
+    return img + (np.asarray(color, np.float32) - img) * a
 
 
 def _disk(h: int, w: int, cx: float, cy: float, r: float, soft: float = 1.0) -> np.ndarray:
@@ -239,6 +239,6 @@ def render_background(spec: Mapping[str, Any], size: tuple[int, int]) -> Image.I
         raise ValueError(f"background horizon must lie in [0, 1], got {horizon}")
     w, h = int(size[0]), int(size[1])
     rng = np.random.default_rng(int(spec.get("seed", 0)))
-    img = _RENDERERS[kind](rng, h, w, horizon)
+    img = np.asarray(_RENDERERS[kind](rng, h, w, horizon), np.float32)
     img = img + 1.5 * rng.standard_normal(img.shape, dtype=np.float32)
     return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")

@@ -113,10 +113,12 @@ def composite(source: np.ndarray, edited: np.ndarray, mask: np.ndarray) -> Image
     mask : ndarray
         ``(H, W)`` uint8 weights.
     """
-    edit = np.clip(np.rint(edited), 0, 255).astype(np.int32)
-    weight = mask.astype(np.int32)[..., None]
-    out = (source.astype(np.int32) * (255 - weight) + edit * weight + 127) // 255
-    return Image.fromarray(out.astype(np.uint8), "RGB")
+    out = source.copy()
+    sel = mask > 0
+    edit = np.clip(np.rint(edited[sel]), 0, 255).astype(np.int32)
+    weight = mask[sel].astype(np.int32)[:, None]
+    out[sel] = (source[sel].astype(np.int32) * (255 - weight) + edit * weight + 127) // 255
+    return Image.fromarray(out, "RGB")
 
 
 def ring(mask: np.ndarray, width: int) -> np.ndarray:

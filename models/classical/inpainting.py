@@ -4,7 +4,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PIL import Image
-from skimage.restoration import inpaint_biharmonic
 
 from models.base import EditRequest
 from models.classical.common import ClassicalEditor, composite, edit_mask, rgb_array
@@ -47,6 +46,8 @@ class BiharmonicInpaint(ClassicalEditor):
     defaults = {"margin_px": 12}
 
     def _edit(self, request: EditRequest) -> Image.Image:
+        from skimage.restoration import inpaint_biharmonic  # slow to import; only needed here
+
         mask = edit_mask(request)
         src = rgb_array(request.source)
         ys, xs = np.nonzero(mask)
