@@ -160,3 +160,15 @@ class Assignment(SQLModel, table=True):
     impression_id: int = Field(foreign_key="impression.id")
     position: int
     status: str = Field(default="pending", max_length=20)
+
+
+class GenerationFailure(SQLModel, table=True):
+    """An edit that failed during ``arena generate``: kept until the pair succeeds on a later run."""
+
+    __table_args__ = (UniqueConstraint("item_id", "model_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    error: str
+    attempts: int = 1
+    updated_at: datetime = _when()
