@@ -6,7 +6,7 @@ the region to edit and a reference: the same scene rendered with the edit done.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -61,8 +61,8 @@ class DemoScene:
     source: Image.Image
     mask: Image.Image
     target_text: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-    reference: Image.Image | None = None
+    params: dict[str, Any]
+    reference: Image.Image
 
     def request(self, seed: int = 0) -> EditRequest:
         """The :class:`~models.base.EditRequest` an editor receives for this scene."""
