@@ -7,7 +7,7 @@ COLUMNS = ("task", "rank", "model", "score", "ci_low", "ci_high", "votes", "prov
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("rank", help="rank models per task (Bradley-Terry with 95% intervals)",
+    p = sub.add_parser("rank", help="rank models per task (Bradley-Terry with 95%% intervals)",
                        description="Rank models per task and overall. Reads --votes FILE (battle "
                                    "format: json, jsonl, csv, parquet) or the database ($DATABASE_URL).")
     p.add_argument("--votes", metavar="FILE", help="vote file in the battle format (default: the database)")

@@ -1,0 +1,116 @@
+"""The command line: rank from every file format and from the database, export, bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from arena.battles import write_battles
+from live_server import ROOT, app_env, run_cli
+
+BATTLES = (
+    [{"model_a": "alpha", "model_b": "beta", "winner": "model_a", "judge": f"j{i % 3}", "task": "recolor"} for i in range(12)]
+    + [{"model_a": "beta", "model_b": "alpha", "winner": "model_b", "judge": "j1", "task": "recolor"} for _ in range(4)]
+    + [{"model_a": "beta", "model_b": "gamma", "winner": "model_a", "judge": "j2", "task": "recolor"} for _ in range(8)]
+    + [{"model_a": "gamma", "model_b": "beta", "winner": "tie", "judge": "j0", "task": "recolor"} for _ in range(4)]
+    + [{"model_a": "alpha", "model_b": "gamma", "winner": "tie (bothbad)", "judge": "j0", "task": "text_edit"} for _ in range(5)]
+    + [{"model_a": "gamma", "model_b": "alpha", "winner": "model_b", "judge": "j2", "task": "text_edit"} for _ in range(7)]
+)
+
+
+@pytest.fixture
+def env(tmp_path):
+    return app_env(tmp_path)
+
+
+def rank_json(args, env) -> dict:
+    done = run_cli(["rank", *args], env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])
+def test_rank_reads_every_format_the_same(tmp_path, env, fmt):
+    path = tmp_path / f"votes.{fmt}"
+    write_battles(BATTLES, path)
+    boards = {b["task"]: b for b in rank_json(["--votes", str(path)], env)["leaderboards"]}
+    assert list(boards) == ["overall", "recolor", "text_edit"]
+    assert boards["overall"]["votes"] == len(BATTLES) and boards["recolor"]["votes"] == 28
+    recolor = [r["model"] for r in boards["recolor"]["rows"]]
+    assert recolor[0] == "alpha" and recolor[-1] == "gamma"
+    for row in boards["overall"]["rows"]:
+        assert row["ci_low"] <= row["score"] <= row["ci_high"] and row["rank"] >= 1
+
+
+def test_rank_table_and_csv_formats(tmp_path, env):
+    path = tmp_path / "votes.json"
+    write_battles(BATTLES, path)
+    table = run_cli(["rank", "--votes", str(path), "--format", "table", "--task", "recolor"], env)
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:3] == ["task", "rank", "model"]
+    csv = run_cli(["rank", "--votes", str(path), "--format", "csv"], env)
+    lines = csv.stdout.splitlines()
+    assert lines[0].startswith("task,rank,model,score") and len(lines) == 1 + 3 + 3 + 2
+
+
+@pytest.mark.parametrize("content,name,message", [
+    (None, "missing.json", "no such file"),
+    ("model_a,model_b,winner\n", "votes.xlsx", "unknown vote file format"),
+    ("model_a,model_b,winner\na,b,model_c\n", "votes.csv", "unknown winner label"),
+    ("model_a,winner\na,tie\n", "votes.csv", "missing column(s) model_b"),
+    ("[{\"model_a\": ", "votes.json", "not a readable json vote file"),
+])
+def test_bad_vote_files_exit_2_with_one_line(tmp_path, env, content, name, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    done = run_cli(["rank", "--votes", str(path)], env)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+
+
+def test_unknown_option_exits_2(env):
+    done = run_cli(["rank", "--no-such-option"], env)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_rank_from_a_vote_file_does_not_import_heavy_libraries(tmp_path, env):
+    path = tmp_path / "votes.jsonl"
+    write_battles(BATTLES, path)
+    code = ("import sys; from arena.cli import main; main(['rank', '--votes', %r]); "
+            "heavy = [m for m in ('gradio', 'torch', 'diffusers', 'sqlalchemy') if m in sys.modules]; "
+            "sys.stderr.write(repr(heavy))" % str(path))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr.strip().endswith("[]"), done.stderr
+
+
+def test_help_lists_the_commands(env):
+    done = run_cli(["--help"], env)
+    assert done.returncode == 0
+    for command in ("serve", "demo", "rank", "models", "export"):
+        assert command in done.stdout
+
+
+def test_export_then_rank_gives_the_database_ranking(tmp_path, env):
+    from arena.context import Arena
+    from arena.voting import issue_pair, record_vote
+    from toy_catalog import make_toy_catalog
+
+    arena = Arena.open(env["DATABASE_URL"], media=env["ARENA_MEDIA"])
+    make_toy_catalog(arena)
+    for i in range(30):
+        pair = issue_pair(arena, "recolor", f"cli-voter-{i % 4:04d}")
+        record_vote(arena, pair["impression_id"], pair["token"], ("left", "right", "tie", "both_bad")[i % 4])
+    models = json.loads(run_cli(["models"], env).stdout)["models"]
+    assert {m["model"] for m in models} == {"alpha", "beta", "gamma"}
+    assert all(m["outputs"] == 4 and m["latency_s"]["recolor"] > 0 for m in models)
+    for fmt in ("jsonl", "parquet"):
+        out = tmp_path / f"export.{fmt}"
+        done = run_cli(["export", str(out)], env)
+        assert done.returncode == 0 and "wrote 30 votes" in done.stdout
+        from_file = rank_json(["--votes", str(out)], env)
+        from_db = rank_json([], env)
+        strip = lambda boards: [(b["task"], [(r["model"], round(r["score"], 6)) for r in b["rows"]])
+                                for b in boards["leaderboards"]]
+        assert strip(from_file) == strip(from_db)
