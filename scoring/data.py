@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,48 +28,70 @@ _CHOICE_CODE = {**{c: i for i, c in enumerate(CHOICES)},
                 **{w: i for i, w in enumerate(BATTLE_WINNERS)}}
 
 
-def _factorize(values, what: str) -> tuple[np.ndarray, list]:
-    """Integer codes and the sorted distinct labels of a column."""
+def _encode(values, what: str) -> tuple[np.ndarray, list]:
+    """Integer codes and their labels; Arrow dictionaries may list labels that do not occur."""
     if hasattr(values, "dictionary_encode"):            # Arrow Array or ChunkedArray
-        return _factorize_arrow(values, what)
+        return _encode_arrow(values, what)
     arr = np.asarray(values) if not isinstance(values, (list, tuple)) else np.array(values, dtype=object)
     if arr.ndim != 1:
         raise ScoringError(f"{what} must be one-dimensional, got shape {arr.shape}")
-    if arr.dtype.kind in "iub":
-        labels, codes = np.unique(arr, return_inverse=True)
-        return codes.astype(np.intp, copy=False), labels.tolist()
-    if arr.dtype.kind == "f":
-        if np.isnan(arr).any():
+    if arr.dtype.kind in "iubf":
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
             raise ScoringError(f"{what} has missing values")
         labels, codes = np.unique(arr, return_inverse=True)
         return codes.astype(np.intp, copy=False), labels.tolist()
     distinct = set(arr.tolist() if arr.dtype.kind != "O" else arr)
     if None in distinct:
         raise ScoringError(f"{what} has missing values")
-    try:
-        labels = sorted(distinct)
-    except TypeError:
-        labels = sorted(distinct, key=str)
+    labels = _sorted(distinct)
     lookup = {label: i for i, label in enumerate(labels)}
     codes = np.fromiter(map(lookup.__getitem__, arr), dtype=np.intp, count=len(arr))
     return codes, labels
 
 
-def _factorize_arrow(values, what: str) -> tuple[np.ndarray, list]:
-    encoded = values.dictionary_encode()
-    chunks = getattr(encoded, "chunks", [encoded])
+def _encode_arrow(values, what: str) -> tuple[np.ndarray, list]:
+    encoded = values.dictionary_encode()                 # a no-op on dictionary columns
+    if hasattr(encoded, "unify_dictionaries"):           # ChunkedArray: one shared dictionary
+        encoded = encoded.unify_dictionaries()
+    chunks = list(getattr(encoded, "chunks", [encoded]))
     if not chunks:
         return np.zeros(0, np.intp), []
-    dicts = [c.dictionary.to_pylist() for c in chunks]
-    if any(c.null_count for c in chunks) or any(None in d for d in dicts):
+    if any(c.null_count for c in chunks):
         raise ScoringError(f"{what} has missing values")
-    labels = sorted(set().union(*dicts))
-    lookup = {label: i for i, label in enumerate(labels)}
-    parts = []
-    for chunk, d in zip(chunks, dicts):
-        remap = np.array([lookup[x] for x in d], dtype=np.intp)
-        parts.append(remap[chunk.indices.to_numpy(zero_copy_only=False)])
-    return (np.concatenate(parts) if len(parts) > 1 else parts[0]), labels
+    labels = chunks[0].dictionary.to_pylist()
+    parts = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
+    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if None in _present(codes, labels):
+        raise ScoringError(f"{what} has missing values")
+    return codes, labels
+
+
+def _sorted(labels) -> list:
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
+
+
+def _present(codes: np.ndarray, labels: list) -> list:
+    """The labels that occur in ``codes``."""
+    used = np.bincount(codes, minlength=len(labels)) > 0 if len(codes) else np.zeros(len(labels), bool)
+    return [x for x, u in zip(labels, used.tolist()) if u]
+
+
+def _relabel(codes: np.ndarray, raw: list, labels: list) -> np.ndarray:
+    """Codes into ``raw`` as codes into ``labels`` (one gather; none if already equal)."""
+    if raw == labels:
+        return codes
+    lookup = {x: i for i, x in enumerate(labels)}
+    return np.array([lookup.get(x, -1) for x in raw], dtype=np.intp)[codes]
+
+
+def _factorize(values, what: str) -> tuple[np.ndarray, list]:
+    """Codes into the sorted labels that occur in a column."""
+    codes, raw = _encode(values, what)
+    labels = _sorted(_present(codes, raw))
+    return _relabel(codes, raw, labels), labels
 
 
 def _choice_codes(values, what: str) -> np.ndarray:
@@ -79,11 +102,11 @@ def _choice_codes(values, what: str) -> np.ndarray:
         if len(bad):
             raise UnknownOutcomeError(bad.tolist(), range(4))
         return arr.astype(np.intp, copy=False)
-    codes, labels = _factorize(values, what)
-    unknown = [x for x in labels if x not in _CHOICE_CODE]
+    codes, raw = _encode(values, what)
+    unknown = [x for x in _present(codes, raw) if x not in _CHOICE_CODE]
     if unknown:
         raise UnknownOutcomeError(unknown, BATTLE_WINNERS + CHOICES)
-    return np.array([_CHOICE_CODE[x] for x in labels], dtype=np.intp)[codes]
+    return np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.intp)[codes]
 
 
 def _models_codes(left, right, models) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
@@ -97,18 +120,17 @@ def _models_codes(left, right, models) -> tuple[tuple[str, ...], np.ndarray, np.
             if len(col) and (col.min() < 0 or col.max() >= len(models)):
                 raise ScoringError(f"model index out of range 0..{len(models) - 1}")
         return models, la.astype(np.intp, copy=False), ra.astype(np.intp, copy=False)
-    lc, ll = _factorize(left, "left model")
-    rc, rl = _factorize(right, "right model")
-    names = sorted(set(ll) | set(rl)) if models is None else [str(x) for x in models]
+    lc, ll = _encode(left, "left model")
+    rc, rl = _encode(right, "right model")
+    seen = set(map(str, _present(lc, ll))) | set(map(str, _present(rc, rl)))
+    names = sorted(seen) if models is None else [str(x) for x in models]
     if len(set(names)) != len(names):
         raise ScoringError("models has duplicate names")
-    lookup = {name: i for i, name in enumerate(names)}
-    missing = sorted(str(x) for x in set(ll) | set(rl) if str(x) not in lookup)
+    missing = sorted(seen - set(names))
     if missing:
         raise ScoringError(f"votes name models not in models: {', '.join(missing[:10])}")
-    lmap = np.array([lookup[str(x)] for x in ll], dtype=np.intp)
-    rmap = np.array([lookup[str(x)] for x in rl], dtype=np.intp)
-    return tuple(names), lmap[lc], rmap[rc]
+    return (tuple(names), _relabel(lc, [str(x) for x in ll], names),
+            _relabel(rc, [str(x) for x in rl], names))
 
 
 def _check_lengths(**cols):
@@ -201,14 +223,24 @@ class Comparisons:
             cells = cells.reshape(m * m, 4)
             keys = np.flatnonzero(cells.any(axis=1))
             counts, vcol = cells[keys], None
+        elif w is None:
+            # one fast sort of (voter, pair, choice) keys; runs of equal keys are the counts
+            key = (voter.astype(np.int64) * (m * m) + pair) * 4 + codes
+            key.sort()
+            first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) \
+                else np.zeros(0, np.intp)
+            run = np.diff(np.append(first, len(key)))
+            cell, choice = key[first] // 4, key[first] % 4
+            new_row = np.concatenate([[True], cell[1:] != cell[:-1]]) if len(cell) else cell > 0
+            row = np.cumsum(new_row) - 1
+            keys = cell[new_row]
+            counts = np.zeros((len(keys), 4))
+            counts[row, choice] = run
+            vcol = (keys // (m * m)).astype(np.intp)
+            keys = keys % (m * m)
         else:
             key = voter.astype(np.int64) * (m * m) + pair
-            if (int(key.max()) + 1 if len(key) else 0) <= 4 * len(key) + 65536:
-                occupied = np.bincount(key)
-                keys = np.flatnonzero(occupied)
-                inverse = (np.cumsum(occupied > 0) - 1)[key]
-            else:
-                keys, inverse = np.unique(key, return_inverse=True)
+            keys, inverse = np.unique(key, return_inverse=True)
             counts = np.bincount(inverse * 4 + codes, weights=w,
                                  minlength=len(keys) * 4).reshape(len(keys), 4)
             vcol = (keys // (m * m)).astype(np.intp)
@@ -229,12 +261,17 @@ class Comparisons:
 
     def model_counts(self) -> np.ndarray:
         """Per model, shape (n_models, 4): wins, losses, ties and both_bad votes."""
-        m, c = self.n_models, self.counts
+        return self._model_counts.copy()
+
+    @cached_property
+    def _model_counts(self) -> np.ndarray:
+        p = self.pairs()
+        m, c = self.n_models, p.counts
         out = np.empty((m, 4))
-        out[:, 0] = np.bincount(self.left, c[:, 0], m) + np.bincount(self.right, c[:, 1], m)
-        out[:, 1] = np.bincount(self.left, c[:, 1], m) + np.bincount(self.right, c[:, 0], m)
+        out[:, 0] = np.bincount(p.left, c[:, 0], m) + np.bincount(p.right, c[:, 1], m)
+        out[:, 1] = np.bincount(p.left, c[:, 1], m) + np.bincount(p.right, c[:, 0], m)
         for k in (2, 3):
-            out[:, k] = np.bincount(self.left, c[:, k], m) + np.bincount(self.right, c[:, k], m)
+            out[:, k] = np.bincount(p.left, c[:, k], m) + np.bincount(p.right, c[:, k], m)
         return out
 
     def votes_per_model(self) -> np.ndarray:
@@ -243,11 +280,20 @@ class Comparisons:
 
     def pairs(self) -> "Comparisons":
         """The cube summed over voters: one row per unique ordered ``(left, right)`` pair."""
-        if self.voter is None:
-            return self
+        return self if self.voter is None else self._pairs
+
+    @cached_property
+    def _pairs(self) -> "Comparisons":
         m = self.n_models
-        keys, inverse = np.unique(self.left * m + self.right, return_inverse=True)
-        counts = np.stack([np.bincount(inverse, self.counts[:, k], len(keys)) for k in range(4)], 1)
+        cells = np.stack([np.bincount(self.left * m + self.right, self.counts[:, k], m * m)
+                          for k in range(4)], 1) if m * m <= 4 * len(self.left) + 65536 else None
+        if cells is not None:
+            keys = np.flatnonzero(cells.any(axis=1))
+            counts = cells[keys]
+        else:
+            keys, inverse = np.unique(self.left * m + self.right, return_inverse=True)
+            counts = np.stack([np.bincount(inverse, self.counts[:, k], len(keys))
+                               for k in range(4)], 1)
         return Comparisons(self.models, keys // m, keys % m, counts)
 
     def reweighted(self, voter_weight) -> "Comparisons":

@@ -18,8 +18,7 @@ direction ``1`` (a shift of every strength) has zero variance.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.stats import norm, poisson
+from statistics import NormalDist
 
 from .bradley_terry import BTResult, assemble, densify, newton
 from .data import Comparisons
@@ -77,17 +76,17 @@ def sandwich_cov(data: Comparisons, fit: BTResult, *, cluster: bool = True) -> n
         g = np.zeros((len(keys), q))
         for k in range(4):
             g += data.counts[:, k, None] * table[keys, k, :]
-        cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
-            + ([np.full(len(i), m + fit_h)] if q > 1 else [])
-        vals = [g[:, 0], -g[:, 0]] + ([g[:, 0]] if fit_h else []) + ([g[:, 1]] if q > 1 else [])
-        n_clusters = int(data.voter.max()) + 1
-        scores = csr_matrix((np.concatenate(vals), (np.tile(data.voter, len(cols)),
-                                                    np.concatenate(cols))),
-                            shape=(n_clusters, len(fit.params)))
-        used = np.count_nonzero(np.bincount(data.voter, minlength=n_clusters))
-        meat = (scores.T @ scores).toarray() * (used / max(used - 1, 1))
+        meat = _cluster_meat(data.voter, i, j, g, m, fit_h, len(fit.params))
     inv = _bread_inverse(fit)
     return _centre(fit, inv @ meat @ inv)
+
+
+def _poisson_cdf(n: int, lam: float) -> np.ndarray:
+    """``P(X <= k)`` for ``k = 0..n-1``, ``X ~ Poisson(lam)``, summed in log space."""
+    k = np.arange(n)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n)))])
+    log_pmf = k * np.log(lam) - lam - log_fact if lam > 0 else np.where(k == 0, 0.0, -np.inf)
+    return np.minimum(np.cumsum(np.exp(log_pmf)), 1.0)
 
 
 class PoissonSampler:
@@ -109,7 +108,7 @@ class PoissonSampler:
         edges = np.arange(buckets + 1) / buckets
         cdfs, lows, exact = [], [], []
         for g, v in enumerate(values):
-            cdf = poisson.cdf(np.arange(int(v + 12 * np.sqrt(v) + 12)), v)
+            cdf = _poisson_cdf(int(v + 12 * np.sqrt(v) + 12), v)
             cdf[-1] = 1.0
             cdfs.append(g + cdf)
             lo = np.searchsorted(cdf, edges[:-1], side="right")
@@ -134,6 +133,34 @@ class PoissonSampler:
         if len(self.other):
             out[self.other] = rng.poisson(self.lam[self.other])
         return out
+
+
+def _cluster_meat(voter, i, j, g, m, fit_h, p):
+    """``sum_c s_c s_c^T`` over voters ``c``, ``s_c`` the summed score of the voter's rows.
+
+    Sums the scores per (voter, parameter) first (``bincount``, or a sort when that table
+    would be large), so the sparse product costs at most ``p^2`` per voter however many votes a
+    voter cast; includes the ``G/(G-1)`` small-sample factor.
+    """
+    cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
+        + ([np.full(len(i), m + fit_h)] if g.shape[1] > 1 else [])
+    vals = [g[:, 0], -g[:, 0]] + ([g[:, 0]] if fit_h else []) + ([g[:, 1]] if g.shape[1] > 1 else [])
+    n_voters = int(voter.max()) + 1
+    key = (voter.astype(np.int64)[:, None] * p + np.column_stack(cols)).ravel()
+    weights = np.column_stack(vals).ravel()
+    if n_voters * p <= 4 * len(key) + (1 << 22):
+        summed = np.bincount(key, weights, n_voters * p)
+        key = np.flatnonzero(summed)
+        summed = summed[key]
+    else:
+        key, inverse = np.unique(key, return_inverse=True)
+        summed = np.bincount(inverse, weights, len(key))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(key // p, minlength=n_voters))])
+    from scipy.sparse import csr_matrix      # only needed here; keeps other imports light
+
+    scores = csr_matrix((summed, key % p, indptr), shape=(n_voters, p))
+    used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
+    return (scores.T @ scores).toarray() * (used / max(used - 1, 1))
 
 
 def bootstrap_params(data: Comparisons, fit: BTResult, *, rounds: int = 1000, seed: int = 0,
@@ -206,7 +233,7 @@ def _condition_on_total(x: np.ndarray, total: int, cdf: np.ndarray, rng) -> np.n
 
 
 def normal_interval(estimate, se, level: float = 0.95):
-    z = norm.ppf(0.5 + level / 2)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     return estimate - z * se, estimate + z * se
 
 
@@ -218,7 +245,7 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95):
 def wilson(k, n, level: float = 0.95):
     """Wilson score interval for ``k`` successes in ``n`` trials (NaN where ``n == 0``)."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    z = norm.ppf(0.5 + level / 2)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z * z / n

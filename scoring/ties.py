@@ -19,7 +19,24 @@ coordinates, so Newton's method with a backtracking line search converges.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+
+
+# numpy versions of scipy.special's expit/log_expit/logsumexp: importing scipy.special costs
+# a few hundred milliseconds, a large share of `arena rank --votes FILE`.
+def expit(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, without overflow warnings."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def log_expit(x):
+    """``log(sigmoid(x))``, accurate in both tails."""
+    return -np.logaddexp(0, -x)
+
+
+def logsumexp(a, axis):
+    top = np.max(a, axis=axis, keepdims=True)
+    return np.log(np.sum(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis)
 
 
 def _tie_share(counts: np.ndarray) -> float:

@@ -1,0 +1,217 @@
+"""Benchmark: from a Parquet vote file to a leaderboard, ours against evalica, choix, FastChat.
+
+    python benchmarks/bench_rank.py [--votes 1700000] [--models 130] [--file PATH] [--repeat 1]
+
+Writes (once) a synthetic vote file in the arena battle format (``model_a``, ``model_b``,
+``winner``, ``judge``, ``tstamp``), then times each contender as a separate process, from
+interpreter start to scores on stdout-file, and reads its peak resident memory from
+``os.wait4``. Contenders:
+
+* ``arena``: ``python -m arena rank --votes FILE`` (Bradley-Terry with position bias and
+  voter-clustered sandwich intervals, every model's counts, the whole JSON);
+* ``scoring``: the bare library path (pyarrow columns -> ``Comparisons.from_battles`` ->
+  ``rank``), no CLI;
+* ``evalica``: ``evalica.bradley_terry`` on the raw columns (its Rust solver), point scores;
+* ``choix``: ``choix.ilsr_pairwise`` on (winner, loser) tuples, each decisive vote twice and
+  each tie once each way (wins plus half ties, as FastChat's tables do);
+* ``fastchat``: FastChat's ``compute_mle_elo`` recipe without scikit-learn: pandas pivot tables
+  of unique pairs (wins doubled, ties both ways), then the weighted logistic likelihood
+  minimised by scipy's L-BFGS-B (FastChat uses sklearn's ``LogisticRegression``, lbfgs).
+
+Prints each wall time and peak RSS, the ratios to ours, and the largest score difference of
+each contender from ours (all fitted without position bias for that check, see ``--check``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+SCALE = 400 / 2.302585092994046
+
+
+def make_votes(path: Path, n: int, m: int, seed: int = 0) -> None:
+    """Synthetic battles: skewed model popularity, position bias, ties, heavy-tailed voters."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 0.6, m)
+    pop = rng.dirichlet(np.full(m, 0.7))
+    a = rng.choice(m, n, p=pop)
+    b = rng.choice(m - 1, n, p=np.ones(m - 1) / (m - 1))
+    b = b + (b >= a)
+    d = theta[a] - theta[b] + 0.05
+    u = rng.random(n)
+    code = np.where(u < 0.15, 2, np.where(u < 0.2, 3,
+                    np.where(rng.random(n) < 1 / (1 + np.exp(-d)), 0, 1)))
+    voters = np.minimum(rng.zipf(1.6, n), 200_000)
+    names = np.array([f"editor-{k:03d}-v{k % 3 + 1}" for k in range(m)], dtype=object)
+    table = pa.table({
+        "model_a": pa.array(names[a]), "model_b": pa.array(names[b]),
+        "winner": pa.array(np.array(WINNERS, dtype=object)[code]),
+        "judge": pa.array(np.char.add("arena_user_", voters.astype(str)).astype(object)),
+        "tstamp": pa.array(1.7e9 + np.sort(rng.random(n)) * 3e7)})
+    pq.write_table(table, path)
+
+
+# -- contenders: each runs in its own process and writes {model: score} to OUT ----------------
+def run_scoring(votes: str, out: str) -> None:
+    import pyarrow.parquet as pq
+    from scoring import Comparisons, rank
+
+    cols = ["model_a", "model_b", "winner", "judge"]
+    t = pq.read_table(votes, columns=cols, read_dictionary=cols)   # no Python strings per vote
+    data = Comparisons.from_battles(t["model_a"], t["model_b"], t["winner"], voter=t["judge"])
+    board = rank(data)
+    Path(out).write_text(json.dumps(board.scores()))
+
+
+def _columns(votes: str):
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(votes, columns=["model_a", "model_b", "winner"])
+    return [t[c].to_numpy(zero_copy_only=False) for c in ("model_a", "model_b", "winner")]
+
+
+def run_evalica(votes: str, out: str) -> None:
+    import evalica
+    import numpy as np
+
+    a, b, w = _columns(votes)
+    code = np.select([w == "model_a", w == "model_b"], [1, 2], 0).astype(np.uint8)
+    res = evalica.bradley_terry(a, b, code)
+    logs = np.log(res.scores.to_numpy())
+    Path(out).write_text(json.dumps(dict(zip(res.scores.index, (SCALE * (logs - logs.mean()) + 1000).tolist()))))
+
+
+def run_choix(votes: str, out: str) -> None:
+    import choix
+    import numpy as np
+
+    a, b, w = _columns(votes)
+    names, idx = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = idx[:len(a)], idx[len(a):]
+    left, right, tie = w == "model_a", w == "model_b", (w == "tie") | (w == "tie (bothbad)")
+    pairs = np.concatenate([np.column_stack([ia[left], ib[left]])] * 2
+                           + [np.column_stack([ib[right], ia[right]])] * 2
+                           + [np.column_stack([ia[tie], ib[tie]]), np.column_stack([ib[tie], ia[tie]])])
+    params = choix.ilsr_pairwise(len(names), pairs.tolist(), tol=1e-8)
+    Path(out).write_text(json.dumps(dict(zip(names.tolist(), (SCALE * (params - params.mean()) + 1000).tolist()))))
+
+
+def run_fastchat(votes: str, out: str) -> None:
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from scipy.optimize import minimize
+    from scipy.special import log_expit
+
+    df = pq.read_table(votes, columns=["model_a", "model_b", "winner"]).to_pandas()
+    # FastChat compute_mle_elo: pivot tables; a win counts twice, a tie once each way
+    ptbl_a_win = pd.pivot_table(df[df["winner"] == "model_a"], index="model_a", columns="model_b",
+                                aggfunc="size", fill_value=0)
+    ties = df[df["winner"].isin(["tie", "tie (bothbad)"])]
+    ptbl_tie = pd.pivot_table(ties, index="model_a", columns="model_b", aggfunc="size", fill_value=0)
+    ptbl_tie = ptbl_tie + ptbl_tie.T
+    ptbl_b_win = pd.pivot_table(df[df["winner"] == "model_b"], index="model_a", columns="model_b",
+                                aggfunc="size", fill_value=0)
+    ptbl_win = ptbl_a_win * 2 + ptbl_b_win.T * 2 + ptbl_tie
+    ptbl_win = ptbl_win.fillna(0)
+    models = pd.Series(np.arange(len(ptbl_win.index)), index=ptbl_win.index)
+    rows, cols, ys, ws = [], [], [], []
+    for m_a in ptbl_win.index:
+        for m_b in ptbl_win.columns:
+            if m_a == m_b:
+                continue
+            if m_a in ptbl_win.index and m_b in ptbl_win.columns and not np.isnan(ptbl_win.loc[m_a, m_b]) \
+                    and not np.isnan(ptbl_win.loc[m_b, m_a]):
+                for y, wgt in ((1.0, ptbl_win.loc[m_a, m_b]), (0.0, ptbl_win.loc[m_b, m_a])):
+                    rows.append(models[m_a])
+                    cols.append(models[m_b])
+                    ys.append(y)
+                    ws.append(wgt)
+    i, j, y, w = map(np.asarray, (rows, cols, ys, ws))
+    keep = w > 0
+    i, j, y, w = i[keep], j[keep], y[keep], w[keep]
+    k = len(models)
+
+    def loss(beta):
+        d = (beta[i] - beta[j]) * np.log(10)
+        val = -(w * (y * log_expit(d) + (1 - y) * log_expit(-d))).sum()
+        r = w * (y - 1 / (1 + np.exp(-d))) * np.log(10)
+        grad = -(np.bincount(i, r, k) - np.bincount(j, r, k))
+        return val, grad
+
+    beta = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B", options={"gtol": 1e-6}).x
+    elo = 400 * (beta - beta.mean()) + 1000
+    Path(out).write_text(json.dumps(dict(zip(models.index.tolist(), elo.tolist()))))
+
+
+CONTENDERS = {"arena": None, "scoring": run_scoring, "evalica": run_evalica,
+              "choix": run_choix, "fastchat": run_fastchat}
+
+
+def measure(name: str, votes: str, out: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one contender in a fresh process."""
+    if name == "arena":
+        cmd = [sys.executable, "-m", "arena", "rank", "--votes", votes]
+    else:
+        cmd = [sys.executable, __file__, "--run", name, votes, out]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    with open(out + ".stdout", "w") as fh:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{name} failed with status {status}")
+    if name == "arena":
+        board = json.loads(Path(out + ".stdout").read_text())["leaderboards"][0]
+        Path(out).write_text(json.dumps({r["model"]: r["score"] for r in board["rows"]}))
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--votes", type=int, default=1_700_000)
+    p.add_argument("--models", type=int, default=130)
+    p.add_argument("--file", default=None, help="vote file (made if missing)")
+    p.add_argument("--only", nargs="*", default=list(CONTENDERS), choices=list(CONTENDERS))
+    p.add_argument("--run", nargs=3, metavar=("NAME", "VOTES", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.run:
+        name, votes, out = args.run
+        CONTENDERS[name](votes, out)
+        return
+    path = Path(args.file or Path(tempfile.gettempdir()) / f"bench_votes_{args.votes}_{args.models}.parquet")
+    if not path.exists():
+        t = time.perf_counter()
+        make_votes(path, args.votes, args.models)
+        print(f"wrote {path} ({args.votes:,} votes, {args.models} models) in {time.perf_counter() - t:.1f} s")
+    results, scores = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only:
+            out = str(Path(tmp) / f"{name}.json")
+            results[name] = measure(name, str(path), out)
+            scores[name] = json.loads(Path(out).read_text())
+            print(f"{name:9s} {results[name][0]:7.2f} s  {results[name][1]:7.0f} MiB peak RSS", flush=True)
+    base = "arena" if "arena" in results else args.only[0]
+    print(f"\nratios to {base} (time, peak memory):")
+    for name, (wall, peak) in results.items():
+        common = sorted(set(scores[name]) & set(scores[base]))
+        diff = max(abs(scores[name][k] - scores[base][k]) for k in common) if common else float("nan")
+        print(f"  {name:9s} {wall / results[base][0]:6.2f}x time  {peak / results[base][1]:6.2f}x memory"
+              f"  max |score - {base}| = {diff:.2f} points over {len(common)} models")
+
+
+if __name__ == "__main__":
+    main()
