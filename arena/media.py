@@ -48,7 +48,7 @@ def load_user_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, mode: str
 def png_bytes(img: Image.Image) -> bytes:
     """Encode an image as PNG (lossless)."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=3)
+    img.save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
 
 
