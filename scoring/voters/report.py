@@ -1,0 +1,308 @@
+"""Voter quality: run every check, correct for the number of voters, flag with reasons, weigh.
+
+:func:`assess_voters` fits the consensus, runs the checks of :mod:`.detectors` for every voter
+with enough votes, and flags a voter when a check is both significant after a Bonferroni
+correction over voters and checks (family-wise ``alpha``) and large enough to matter (each
+check's floor). The consensus is then refitted without the flagged voters and the checks run
+again, until the flags stop changing (at most ``max_rounds``): a rigging campaign that has
+already bent the consensus is judged against a clean one.
+
+The result, :class:`VoterReport`, has one entry per voter: votes, flags with reasons a person
+can read, Crowd-BT reliability, and the weight to refit leaderboards with
+(:meth:`VoterReport.weights`: ``"all"`` 1 for everyone, ``"exclude"`` 0 for flagged voters,
+``"weighted"`` 0 for flagged voters and ``max(0, 2 * reliability - 1)`` for the rest, the
+share of a Crowd-BT voter's answers that carries the crowd's preference).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.special import ndtri
+from threadpoolctl import threadpool_limits
+
+from ..errors import ScoringError
+from . import detectors as det
+from .consensus import fit_consensus
+from .data import VoterData
+
+MODES = ("all", "exclude", "weighted")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds of the checks (defaults of DESIGN.md §4).
+
+    ``alpha`` is the family-wise error rate over all voters and checks (Bonferroni);
+    ``min_decisive`` gates the model-based checks, ``min_votes`` the tie and speed checks.
+    Floors are the smallest departures worth a flag: a share of decisive votes for
+    ``side_floor`` and ``favour_floor`` (extra wins of one model when shown); a reliability
+    (1 follows the consensus, 0.5 is random) for ``misfit_floor`` and
+    ``reliability_floor``; a share of all votes for ``tie_floor``; the share of votes faster
+    than ``fast_ms`` for ``speed_floor`` (tested against ``speed_p0``); the agreement share of
+    planted repeats and the accuracy on gold pairs for ``retest_floor`` and ``gold_floor``
+    (tested against ``retest_p0`` and ``gold_p0``).
+    """
+
+    alpha: float = 0.05
+    min_decisive: int = 20
+    min_votes: int = 20
+    max_rounds: int = 2
+    misfit_floor: float = 0.60
+    reliability_floor: float = 0.60
+    side_floor: float = 0.15
+    favour_floor: float = 0.25
+    favour_min_votes: int = 5
+    tie_floor: float = 0.20
+    speed_p0: float = 0.10
+    speed_floor: float = 0.30
+    retest_p0: float = 0.60
+    retest_floor: float = 0.40
+    min_retests: int = 5
+    gold_p0: float = 0.80
+    gold_floor: float = 0.60
+    min_gold: int = 5
+    use_durations: bool = True
+
+    def validate(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ScoringError("alpha must be between 0 and 1")
+        if self.min_decisive < 1 or self.min_votes < 1:
+            raise ScoringError("min_decisive and min_votes must be at least 1")
+
+
+@dataclass(frozen=True, eq=False)
+class VoterReport:
+    """Voter quality for every voter (arrays aligned with ``voters``) and a crowd summary.
+
+    ``flagged`` voters have at least one entry in ``reasons``; ``checks`` names the checks
+    behind each reason. ``reliability`` is the Crowd-BT ``eta`` (NaN for voters below the
+    gate). ``stats`` holds each check's statistic and effect per voter
+    (``"<check>_z"``, ``"<check>_effect"``).
+    """
+
+    voters: tuple
+    votes: np.ndarray
+    decisive: np.ndarray
+    tested: np.ndarray
+    flagged: np.ndarray
+    reasons: tuple
+    checks: tuple
+    reliability: np.ndarray
+    stats: dict
+    summary: dict
+    settings: Settings
+    consensus_theta: np.ndarray = field(repr=False, default=None)
+
+    def weights(self, mode: str = "exclude") -> np.ndarray:
+        """Refit weight per voter for ``mode`` in :data:`MODES`."""
+        if mode not in MODES:
+            raise ScoringError(f"unknown voter mode {mode!r}; expected one of {', '.join(MODES)}")
+        w = np.ones(len(self.voters))
+        if mode == "all":
+            return w
+        w[self.flagged] = 0.0
+        if mode == "weighted":
+            rel = np.where(np.isfinite(self.reliability), np.clip(2 * self.reliability - 1, 0, 1), 1.0)
+            w = np.where(self.flagged, 0.0, rel)
+        return w
+
+    def weights_for(self, labels, mode: str = "exclude") -> np.ndarray:
+        """Weights aligned with other voter ``labels`` (voters not in the report get 1)."""
+        w = self.weights(mode)
+        index = {v: k for k, v in enumerate(self.voters)}
+        return np.array([w[index[x]] if x in index else 1.0 for x in labels])
+
+    def rows(self, *, flagged_only: bool = False) -> list[dict]:
+        """One JSON-ready dict per voter, flagged voters first, then by votes."""
+        order = np.lexsort((np.arange(len(self.voters)), -self.votes, ~self.flagged))
+        weight = self.weights("weighted")
+        out = []
+        for k in order:
+            if flagged_only and not self.flagged[k]:
+                continue
+            row = {"voter": self.voters[k], "votes": int(self.votes[k]),
+                   "decisive": int(self.decisive[k]), "flagged": bool(self.flagged[k]),
+                   "reasons": list(self.reasons[k]), "checks": list(self.checks[k]),
+                   "reliability": _num(self.reliability[k]), "weight": _num(weight[k]),
+                   "tested": bool(self.tested[k])}
+            row.update({name: _num(col[k]) for name, col in self.stats.items()})
+            out.append(row)
+        return out
+
+
+def _num(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def _fmt_z(z: float) -> str:
+    return f"z = {z:+.1f}" if abs(z) < 100 else f"z = {z:+.0f}"
+
+
+def _reason(check: det.Check, k: int, data: VoterData) -> str:
+    d, z = check.detail, float(check.z[k])
+    if check.name == "side":
+        n, left = int(round(d["n"][k])), int(round(d["left"][k]))
+        side, count = ("left", left) if check.effect[k] > 0 else ("right", n - left)
+        expected = d["expected"][k] if side == "left" else n - d["expected"][k]
+        return (f"picked the {side} image {count} times out of {n} decisive votes, where about "
+                f"{expected:.0f} were expected ({_fmt_z(z)})")
+    if check.name == "person_fit":
+        return (f"went against the crowd's favourite in {int(round(d['against'][k]))} of "
+                f"{int(round(d['n'][k]))} decisive votes, where about {d['expected'][k]:.0f} "
+                f"were expected (person-fit {_fmt_z(z)})")
+    if check.name == "reliability":
+        return (f"Crowd-BT reliability {check.effect[k]:.2f} (1 follows the crowd, 0.5 is "
+                f"random, 0 inverts it) over {int(round(d['n'][k]))} decisive votes "
+                f"(likelihood-ratio {_fmt_z(z)})")
+    if check.name == "favouritism":
+        model = data.models[int(d["model"][k])]
+        verb = "picked" if check.effect[k] > 0 else "picked against"
+        wins, shown = int(round(d["wins"][k])), int(round(d["shown"][k]))
+        if check.effect[k] > 0:
+            return (f"picked {model} in {wins} of {shown} decisive votes where it was shown, "
+                    f"where about {d['expected'][k]:.0f} were expected ({_fmt_z(z)})")
+        return (f"{verb} {model}: it won only {wins} of {shown} decisive votes where it was "
+                f"shown, where about {d['expected'][k]:.0f} were expected ({_fmt_z(z)})")
+    if check.name == "ties":
+        return (f"answered tie or both bad on {int(round(d['ties'][k]))} of "
+                f"{int(round(d['n'][k]))} votes, where the crowd would on about "
+                f"{d['expected'][k]:.0f} of the same pairs ({_fmt_z(z)})")
+    if check.name == "speed":
+        return (f"voted in under {data.fast_ms / 1000:g} s on {int(d['fast'][k])} of "
+                f"{int(d['n'][k])} timed votes ({_fmt_z(z)})")
+    if check.name == "retest":
+        kappa = d["kappa"][k]
+        kap = f", Cohen's kappa {kappa:.2f}" if np.isfinite(kappa) else ""
+        return (f"gave the same answer to only {int(d['agree'][k])} of {int(d['n'][k])} "
+                f"repeated pairs shown with the sides swapped{kap} ({_fmt_z(z)})")
+    if check.name == "gold":
+        n, c = int(d["n"][k]), int(d["correct"][k])
+        return (f"chose the unedited image over a clean edit in {n - c} of {n} gold pairs "
+                f"(accuracy {100 * c / n:.0f}%, 95% interval {100 * d['low'][k]:.0f}-"
+                f"{100 * d['high'][k]:.0f}%; {_fmt_z(z)})")
+    raise ScoringError(f"unknown check {check.name}")  # pragma: no cover
+
+
+def _run_checks(data: VoterData, weight, s: Settings):
+    cons = fit_consensus(data, weight)
+    rows = det.DecisiveRows.build(data, cons, s.min_decisive)
+    checks = [det.person_fit(data, rows, s.misfit_floor),
+              det.crowd_reliability(data, rows, s.reliability_floor),
+              det.side_bias(data, rows, s.side_floor),
+              det.favouritism(data, rows, s.favour_floor, s.favour_min_votes),
+              det.tie_spam(data, cons, s.tie_floor, s.min_votes)]
+    if s.use_durations:
+        checks.append(det.speed(data, s.speed_p0, s.speed_floor, s.min_votes))
+    checks.append(det.retest(data, s.retest_p0, s.retest_floor, s.min_retests))
+    checks.append(det.gold(data, s.gold_p0, s.gold_floor, s.min_gold))
+    return cons, [c for c in checks if c is not None]
+
+
+def _decide(checks, n_voters, s: Settings):
+    tested = np.zeros(n_voters, bool)
+    for c in checks:
+        tested |= c.tested
+    n_tested = max(int(tested.sum()), 1)
+    per_test = s.alpha / (n_tested * len(checks))
+    hits = []
+    for c in checks:
+        with np.errstate(invalid="ignore"):
+            hit = (c.p * np.maximum(c.tests, 1) <= per_test) & c.large
+        hits.append(np.nan_to_num(hit, nan=0).astype(bool))
+    return tested, per_test, hits
+
+
+def assess_voters(data: VoterData, settings: Settings | None = None, **overrides) -> VoterReport:
+    """Flag inconsistent voters, say why, and give each a refit weight.
+
+    Parameters
+    ----------
+    data : VoterData
+        Votes of every task with voter labels (and, optionally, durations and planted checks).
+    settings : Settings, optional
+        Thresholds; keyword ``overrides`` replace single fields (``alpha=0.01``).
+
+    Returns
+    -------
+    VoterReport
+    """
+    s = settings or Settings()
+    if overrides:
+        s = Settings(**{**asdict(s), **overrides})
+    s.validate()
+    if data.n_voters == 0 or len(data.voter) == 0:
+        raise ScoringError("no votes with a voter id to assess")
+    v = data.n_voters
+    weight = np.ones(v)
+    flagged = np.zeros(v, bool)
+    rounds = 0
+    with threadpool_limits(1):
+        for rounds in range(1, s.max_rounds + 1):
+            cons, checks = _run_checks(data, weight, s)
+            tested, per_test, hits = _decide(checks, v, s)
+            new = np.any(hits, axis=0)
+            if rounds > 1 and np.array_equal(new, flagged):
+                break
+            flagged = new
+            weight = (~flagged).astype(float)
+    reasons, names = [()] * v, [()] * v
+    for k in np.flatnonzero(flagged):
+        reasons[k] = tuple(_reason(c, k, data) for c, h in zip(checks, hits) if h[k])
+        names[k] = tuple(c.name for c, h in zip(checks, hits) if h[k])
+    by_name = {c.name: c for c in checks}
+    stats = {}
+    for c in checks:
+        stats[f"{c.name}_z"] = c.z
+    stats["left_share"] = by_name["side"].detail["left"] / np.maximum(by_name["side"].detail["n"], 1)
+    stats["left_share"] = np.where(by_name["side"].tested, stats["left_share"], np.nan)
+    stats["tie_share"] = np.where(by_name["ties"].tested, by_name["ties"].detail["ties"]
+                                  / np.maximum(by_name["ties"].detail["n"], 1), np.nan)
+    if "speed" in by_name:
+        stats["fast_share"] = by_name["speed"].effect
+    if "retest" in by_name:
+        r = by_name["retest"]
+        stats["retest_pairs"] = r.detail["n"]
+        stats["retest_agreement"] = np.where(r.detail["n"] > 0, r.detail["agree"]
+                                             / np.maximum(r.detail["n"], 1), np.nan)
+        stats["retest_kappa"] = r.detail["kappa"]
+    if "gold" in by_name:
+        g = by_name["gold"]
+        stats["gold_pairs"] = g.detail["n"]
+        stats["gold_accuracy"] = np.where(g.detail["n"] > 0, g.detail["correct"]
+                                          / np.maximum(g.detail["n"], 1), np.nan)
+        stats["gold_low"], stats["gold_high"] = g.detail["low"], g.detail["high"]
+    summary = _summary(data, checks, hits, tested, flagged, per_test, rounds, s)
+    fav = by_name["favouritism"]
+    favoured = np.array([data.models[int(m)] for m in fav.detail["model"]], dtype=object)
+    stats["favoured_model"] = np.where(fav.tested, favoured, None)
+    return VoterReport(tuple(data.voters), data.votes(), data.decisive(), tested, flagged,
+                       tuple(reasons), tuple(names), by_name["reliability"].effect, stats,
+                       summary, s, cons.theta)
+
+
+def _summary(data, checks, hits, tested, flagged, per_test, rounds, s) -> dict:
+    out = {"voters": int(data.n_voters), "tested": int(tested.sum()),
+           "flagged": int(flagged.sum()), "alpha": s.alpha, "per_test_alpha": per_test,
+           "z_threshold": float(-ndtri(per_test)), "rounds": rounds,
+           "checks": [c.name for c in checks],
+           "flagged_by": {c.name: int(h.sum()) for c, h in zip(checks, hits)},
+           "votes": int(round(float(data.counts.sum()))),
+           "flagged_votes": int(round(float(data.votes()[flagged].sum())))}
+    if data.retest is not None:
+        table = data.retest.sum(axis=0)
+        n = float(table.sum())
+        out["retest"] = {"pairs": int(n),
+                         "agreement": float(np.trace(table) / n) if n else None,
+                         "kappa": _num(det.cohen_kappa(table))}
+    if data.gold is not None:
+        c, w, u = data.gold.sum(axis=0)
+        low, high = det.jeffreys(np.array([c]), np.array([c + w]))
+        out["gold"] = {"pairs": int(c + w + u), "decisive": int(c + w),
+                       "accuracy": float(c / (c + w)) if c + w else None,
+                       "low": _num(low[0]), "high": _num(high[0])}
+    return out
