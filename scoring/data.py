@@ -59,11 +59,19 @@ def _encode_arrow(values, what: str) -> tuple[np.ndarray, list]:
     if any(c.null_count for c in chunks):
         raise ScoringError(f"{what} has missing values")
     labels = chunks[0].dictionary.to_pylist()
-    parts = [c.indices.to_numpy(zero_copy_only=False) for c in chunks]
+    parts = [_arrow_ints(c.indices) for c in chunks]
     codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    if None in _present(codes, labels):
+    if None in labels and None in _present(codes, labels):
         raise ScoringError(f"{what} has missing values")
     return codes, labels
+
+
+def _arrow_ints(arr) -> np.ndarray:
+    """A null-free Arrow integer array as numpy, zero-copy (``Array.to_numpy`` imports pandas)."""
+    dtype = np.dtype(f"int{arr.type.bit_width}")
+    if len(arr) == 0:
+        return np.zeros(0, dtype)
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
 
 
 def _sorted(labels) -> list:
@@ -355,6 +363,10 @@ class Votes:
                    _weights(weight, len(lc)))
 
     def __len__(self) -> int:
+        return len(self.left)
+
+    @property
+    def n_votes(self) -> int:
         return len(self.left)
 
     def digest(self) -> str:

@@ -139,8 +139,8 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     """``sum_c s_c s_c^T`` over voters ``c``, ``s_c`` the summed score of the voter's rows.
 
     Sums the scores per (voter, parameter) first (``bincount``, or a sort when that table
-    would be large), so the sparse product costs at most ``p^2`` per voter however many votes a
-    voter cast; includes the ``G/(G-1)`` small-sample factor.
+    would be large), so the cost is at most ``p^2`` per voter however many votes a voter cast;
+    includes the ``G/(G-1)`` small-sample factor.
     """
     cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
         + ([np.full(len(i), m + fit_h)] if g.shape[1] > 1 else [])
@@ -155,12 +155,46 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     else:
         key, inverse = np.unique(key, return_inverse=True)
         summed = np.bincount(inverse, weights, len(key))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(key // p, minlength=n_voters))])
-    from scipy.sparse import csr_matrix      # only needed here; keeps other imports light
-
-    scores = csr_matrix((summed, key % p, indptr), shape=(n_voters, p))
     used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
-    return (scores.T @ scores).toarray() * (used / max(used - 1, 1))
+    return grouped_gram(key // p, key % p, summed, p) * (used / max(used - 1, 1))
+
+
+def grouped_gram(group, col, val, p, *, max_pairs=1 << 22):
+    """``sum_g a_g a_g^T`` for sparse vectors ``a_g`` given as entries sorted by ``group``.
+
+    Groups with more than ``p / 2`` entries go through dense blocks and BLAS; the rest expand
+    their within-group entry pairs (at most ``max_pairs`` at a time) into one ``bincount``.
+    Either way the cost is of the order of ``sum_g nnz_g^2``, like a sparse ``S^T S``.
+    """
+    out = np.zeros((p, p))
+    if len(group) == 0:
+        return out
+    first = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+    size = np.diff(np.append(first, len(group)))
+    index = np.repeat(np.arange(len(first)), size)           # each entry's group number
+    heavy = size > p // 2
+    # heavy groups: rows of dense blocks, S^T S by BLAS
+    entries = np.flatnonzero(heavy[index])
+    row = (np.cumsum(heavy) - 1)[index[entries]]
+    bounds = np.searchsorted(row, np.arange(0, int(heavy.sum()) + 4096, 4096))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            at, r = entries[lo:hi], row[lo:hi] - row[lo]
+            dense = np.zeros((r[-1] + 1, p))
+            dense[r, col[at]] = val[at]
+            out += dense.T @ dense
+    # light groups: every within-group pair of entries, max_pairs at a time
+    light = np.flatnonzero(~heavy[index])
+    if len(light):
+        reps = size[index[light]]
+        ends = np.cumsum(reps)
+        cuts = np.searchsorted(ends, np.arange(max_pairs, int(ends[-1]), max_pairs))
+        for part in np.split(light, cuts):
+            r = size[index[part]]
+            a = np.repeat(part, r)
+            b = np.repeat(first[index[part]], r) + np.arange(len(a)) - np.repeat(np.cumsum(r) - r, r)
+            out += np.bincount(col[a] * p + col[b], val[a] * val[b], p * p).reshape(p, p)
+    return out
 
 
 def bootstrap_params(data: Comparisons, fit: BTResult, *, rounds: int = 1000, seed: int = 0,
