@@ -202,6 +202,8 @@ def scored_graph_components(i, j, counts, m):
     back = counts[:, 1] + counts[:, 2] + counts[:, 3] > 0
     src = np.concatenate([i[fwd], j[back]])
     dst = np.concatenate([j[fwd], i[back]])
+    if _strongly_connected(src, dst, m):
+        return 1, np.zeros(m, dtype=int)
     order = np.argsort(src, kind="stable")
     src, dst = src[order], dst[order]
     start = np.searchsorted(src, np.arange(m + 1)).tolist()
@@ -243,6 +245,23 @@ def scored_graph_components(i, j, counts, m):
                         break
                 n_comp += 1
     return n_comp, np.array(labels)
+
+
+def _strongly_connected(src, dst, m) -> bool:
+    """Whether every model reaches model 0 and model 0 reaches every model (the usual case,
+    checked with boolean matrix products before running Tarjan's algorithm)."""
+    adj = np.zeros((m, m), dtype=bool)
+    adj[src, dst] = True
+    for graph in (adj, adj.T):
+        seen = np.zeros(m, dtype=bool)
+        seen[0] = True
+        frontier = seen.copy()
+        while frontier.any():
+            frontier = graph[frontier].any(axis=0) & ~seen
+            seen |= frontier
+        if not seen.all():
+            return False
+    return True
 
 
 def _position_bias_identifiable(i, j, counts, m) -> bool:

@@ -50,7 +50,10 @@ def _encode(values, what: str) -> tuple[np.ndarray, list]:
 
 
 def _encode_arrow(values, what: str) -> tuple[np.ndarray, list]:
-    encoded = values.dictionary_encode()                 # a no-op on dictionary columns
+    if getattr(values.type, "index_type", None) is not None:   # already dictionary-encoded
+        encoded = values
+    else:
+        encoded = values.dictionary_encode()
     if hasattr(encoded, "unify_dictionaries"):           # ChunkedArray: one shared dictionary
         encoded = encoded.unify_dictionaries()
     chunks = list(getattr(encoded, "chunks", [encoded]))

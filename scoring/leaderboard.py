@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -88,11 +88,16 @@ class Leaderboard:
 
     def to_dict(self) -> dict:
         """JSON-ready form (NaN becomes ``None``), the ``rank`` contract of DESIGN.md §3."""
-        return _clean({"votes": self.votes, "rows": [asdict(r) for r in self.rows],
+        return _clean({"votes": self.votes, "rows": [_shallow(r) for r in self.rows],
                        "position_bias": None if self.position_bias is None
-                       else asdict(self.position_bias),
+                       else _shallow(self.position_bias),
                        "warnings": list(self.warnings), "snapshot": self.snapshot,
                        "method": self.method, "intervals": self.intervals, "ties": self.ties})
+
+
+def _shallow(obj) -> dict:
+    """A flat dataclass as a dict (``dataclasses.asdict`` deep-copies every field)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _clean(obj):
