@@ -122,22 +122,32 @@ def model_names(engine: Engine) -> dict[int, str]:
 
 
 def model_stats(engine: Engine) -> list[dict[str, Any]]:
-    """Per model: kind, outputs, and median latency and mean cost per task (SQL aggregates)."""
+    """Per model: kind, outputs, median and p90 latency and mean cost per task, the device and
+    threads most outputs were measured with, and the projected time and cost of running it on
+    every item of its tasks (:func:`models.timing.projected_benchmark`)."""
     names = model_names(engine)
     with session(engine) as s:
         models = {m.id: m for m in s.exec(select(Model)).all()}
-        rows = s.exec(select(Output.model_id, Item.task, Output.latency_s, Output.cost_usd)
+        rows = s.exec(select(Output.model_id, Item.task, Output.latency_s, Output.cost_usd,
+                             Output.device, Output.threads)
                       .join(Item, Item.id == Output.item_id)).all()
         votes = dict(s.exec(select(Vote.left_model_id, func.count()).group_by(Vote.left_model_id)).all())
         votes_r = dict(s.exec(select(Vote.right_model_id, func.count()).group_by(Vote.right_model_id)).all())
+        items = dict(s.exec(select(Item.task, func.count()).group_by(Item.task)).all())
     n_outputs = Counter(row[0] for row in rows)
+    devices = {mid: Counter() for mid in models}
+    threads = {mid: Counter() for mid in models}
     by: dict[int, dict[str, tuple[list, list]]] = {}
-    for model_id, task, latency, cost in rows:
+    for model_id, task, latency, cost, device, n_threads in rows:
         lat, cst = by.setdefault(model_id, {}).setdefault(task, ([], []))
         if latency is not None:
             lat.append(latency)
         if cost is not None:
             cst.append(cost)
+        if device:
+            devices[model_id][device] += 1
+        if n_threads:
+            threads[model_id][n_threads] += 1
     out = []
     for mid, model in sorted(models.items(), key=lambda kv: names[kv[0]]):
         tasks = by.get(mid, {})
@@ -145,13 +155,37 @@ def model_stats(engine: Engine) -> list[dict[str, Any]]:
             "model": names[mid], "version": model.version, "kind": model.kind,
             "provider": model.provider, "hardware": model.hardware,
             "latency_s": {t: float(np.median(l)) for t, (l, _) in sorted(tasks.items()) if l},
+            "latency_p90_s": {t: float(np.percentile(l, 90)) for t, (l, _) in sorted(tasks.items()) if l},
             "cost_usd": {t: float(np.mean(c)) for t, (_, c) in sorted(tasks.items()) if c},
+            "device": devices[mid].most_common(1)[0][0] if devices[mid] else None,
+            "threads": threads[mid].most_common(1)[0][0] if threads[mid] else None,
             "outputs": n_outputs[mid],
             "votes": votes.get(mid, 0) + votes_r.get(mid, 0),
             "price_per_image": model.price_per_image,
             "price_per_gpu_hour": model.price_per_gpu_hour,
+            "projected": _projection(model, tasks, items),
         })
     return out
+
+
+def _projection(model: Model, tasks: dict[str, tuple[list, list]], items: dict[str, int]) -> dict[str, Any]:
+    """Time and cost of running ``model`` on every item of the tasks it has outputs for."""
+    from models.timing import projected_benchmark
+
+    total = {"items": 0, "total_s": 0.0, "gpu_hours": 0.0, "gpu_days": 0.0, "cost_usd": None}
+    for task, (latencies, costs) in tasks.items():
+        n = items.get(task, 0)
+        if latencies:
+            part = projected_benchmark(n, float(np.median(latencies)), model.price_per_gpu_hour)
+            for key in ("total_s", "gpu_hours", "gpu_days"):
+                total[key] += part[key]
+        cost = (n * model.price_per_image if model.price_per_image is not None
+                else part["cost_usd"] if latencies and model.price_per_gpu_hour is not None
+                else n * float(np.mean(costs)) if costs else None)
+        if cost is not None:
+            total["cost_usd"] = (total["cost_usd"] or 0.0) + cost
+        total["items"] += n
+    return total
 
 
 def items_by_key(engine: Engine, keys: Iterable[str]) -> dict[str, Item]:

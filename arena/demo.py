@@ -1,21 +1,24 @@
 """The bundled demo set: rendered scenes, edited by the classical editors, latency measured.
 
-Everything is made on this machine at build time: no downloaded data, no model weights.
+Everything is made on this machine at build time: no downloaded data, no model weights. The
+editors are those of ``models/demo_models.toml``, run by the loop of ``arena generate``
+(metrics without OCR, to keep the build under a minute; ``arena metrics --compute`` adds it).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from arena.catalog import add_item, add_output, count_items, ensure_model, ensure_task
+import models
+from arena.catalog import add_item, count_items, ensure_task
 from arena.context import Arena
 from arena.demo_scenes import generate_scenes
-from models.base import EditRequest, supports
-from models.classical import classical_editors
-from models.timing import measure
+from arena.generate import RunOptions, generate
+from models.config import load_models
 
-#: Price of the CPU time the classical editors use, per hour (a small cloud vCPU pair).
-DEMO_CPU_PRICE_PER_HOUR = 0.10
+#: The demo's models file: every classical editor and the no-edit baseline.
+DEMO_MODELS = Path(models.__file__).resolve().parent / "demo_models.toml"
 
 
 @dataclass(frozen=True)
@@ -40,35 +43,16 @@ def build_demo(arena: Arena, *, per_task: int = 12, seed: int = 0, size: int = 2
         return DemoSummary(0, 0, 0, 0.0, skipped=True)
     start = time.perf_counter()
     scenes = generate_scenes(seed=seed, per_task=per_task, size=size)
-    editors = classical_editors()
-    models = {}
-    for editor in editors:
-        models[editor.name] = ensure_model(
-            arena.engine, editor.name, editor.kind, editor.version, provider="pareto-arena",
-            settings=dict(editor.settings), price_per_gpu_hour=DEMO_CPU_PRICE_PER_HOUR,
-            hardware="cpu")
-    warmed: set[tuple[str, str]] = set()
-    outputs = 0
+    item_ids = []
     for scene in scenes:
         ensure_task(arena.engine, scene.task)
         item = add_item(arena.engine, arena.media, key=f"demo/{scene.key}", task=scene.task,
                         instruction=scene.instruction, source=scene.source, mask=scene.mask,
                         reference=scene.reference, target_text=scene.target_text,
                         params=dict(scene.params))
-        request = EditRequest(task=scene.task, instruction=scene.instruction, source=scene.source,
-                              mask=scene.mask, target_text=scene.target_text,
-                              params=scene.params, seed=seed)
-        for editor in editors:
-            if not supports(editor, scene.task):
-                continue
-            warm = 0 if (editor.name, scene.task) in warmed else 1
-            warmed.add((editor.name, scene.task))
-            image, timing = measure(lambda e=editor: e.edit(request), warmup=warm, repeats=repeats)
-            add_output(arena.engine, arena.media, item=item, model=models[editor.name], image=image,
-                       seed=seed, settings=dict(editor.settings), latency_s=timing.median_s,
-                       latency_p90_s=timing.p90_s, peak_memory_mb=timing.peak_memory_mb,
-                       device=timing.device, threads=timing.threads,
-                       cost_usd=timing.median_s / 3600 * DEMO_CPU_PRICE_PER_HOUR)
-            outputs += 1
-    arena.sampler.invalidate()
-    return DemoSummary(len(scenes), len(models), outputs, time.perf_counter() - start)
+        item_ids.append(item.id)
+    specs = load_models(DEMO_MODELS)
+    summary = generate(arena, specs, item_ids=item_ids,
+                       options=RunOptions(repeats=repeats, seed=seed, ocr=False))
+    outputs = sum(summary.made.values())
+    return DemoSummary(len(scenes), len(specs), outputs, time.perf_counter() - start)

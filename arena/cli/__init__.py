@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("serve", "demo", "rank", "models", "export")
+COMMANDS = ("serve", "demo", "rank", "models", "export", "generate")
 
 
 class InputError(Exception):
