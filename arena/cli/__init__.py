@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_")
+COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics")
 
 
 class InputError(Exception):
