@@ -42,27 +42,42 @@ def reliability(p_fav, agree, n, voter, n_voters, *, max_iter: int = 30):
     c = 2 * p - 1
     dis = n - agree
     tot = np.bincount(voter, n, n_voters)
-    share = np.bincount(voter, agree, n_voters) / np.maximum(tot, _EPS)
-    base = np.bincount(voter, n * (1 - p), n_voters) / np.maximum(tot, _EPS)
-    slope = np.bincount(voter, n * c, n_voters) / np.maximum(tot, _EPS)
-    eta = np.clip((share - base) / np.maximum(slope, _EPS), 0.0, 1.0)
+    # The log-likelihood is concave in eta: where its slope at eta = 1 is not negative, the
+    # maximum is eta = 1 and no iteration is needed.
+    slope_at_1 = np.bincount(voter, agree * c / p - dis * c / (1 - p), n_voters)
+    eta = np.ones(n_voters)
+    active = slope_at_1 < 0
+    rows = np.flatnonzero(active[voter])
+    pr, cr, ar, dr, vr = p[rows], c[rows], agree[rows], dis[rows], voter[rows]
+    share = np.bincount(vr, ar, n_voters) / np.maximum(tot, _EPS)
+    base = np.bincount(vr, (ar + dr) * (1 - pr), n_voters) / np.maximum(tot, _EPS)
+    span = np.bincount(vr, (ar + dr) * cr, n_voters) / np.maximum(tot, _EPS)
+    eta[active] = np.clip((share - base) / np.maximum(span, _EPS), 0.0, 1.0)[active]
     for _ in range(max_iter):
-        e = eta[voter]
-        pa = np.maximum(1 - p + e * c, _EPS)
-        pd = np.maximum(p - e * c, _EPS)
-        g = np.bincount(voter, agree * c / pa - dis * c / pd, n_voters)
-        hess = np.bincount(voter, agree * (c / pa) ** 2 + dis * (c / pd) ** 2, n_voters)
-        new = np.clip(eta + g / np.maximum(hess, _EPS), 0.0, 1.0)
-        if np.max(np.abs(new - eta), initial=0.0) < 1e-7:
-            eta = new
-            break
+        e = eta[vr]
+        pa = np.maximum(1 - pr + e * cr, _EPS)
+        pd = np.maximum(pr - e * cr, _EPS)
+        ga, gd = cr / pa, cr / pd
+        g = np.bincount(vr, ar * ga - dr * gd, n_voters)
+        hess = np.bincount(vr, ar * ga * ga + dr * gd * gd, n_voters)
+        new = np.where(active, np.clip(eta + g / np.maximum(hess, _EPS), 0.0, 1.0), eta)
+        moved = np.abs(new - eta) >= 1e-7
         eta = new
+        if not moved.any():
+            break
+        if moved.sum() < 0.5 * active.sum():        # keep iterating on the voters still moving
+            active &= moved
+            keep = active[vr]
+            pr, cr, ar, dr, vr = pr[keep], cr[keep], ar[keep], dr[keep], vr[keep]
+
+    below = np.flatnonzero(eta[voter] < 1)               # Lambda is 0 where eta_hat = 1
+    pb, cb, ab, db, vb = p[below], c[below], agree[below], dis[below], voter[below]
 
     def loglik(e):
-        pa = np.maximum(1 - p + e * c, _EPS)
-        pd = np.maximum(p - e * c, _EPS)
-        return np.bincount(voter, agree * np.log(pa) + dis * np.log(pd), n_voters)
+        pa = np.maximum(1 - pb + e * cb, _EPS)
+        pd = np.maximum(pb - e * cb, _EPS)
+        return np.bincount(vb, ab * np.log(pa) + db * np.log(pd), n_voters)
 
-    lam = np.maximum(2 * (loglik(eta[voter]) - loglik(np.ones_like(p))), 0.0)
+    lam = np.maximum(2 * (loglik(eta[vb]) - loglik(1.0)), 0.0)
     eta = np.where(tot > 0, eta, np.nan)
     return eta, np.where(tot > 0, -np.sqrt(lam), np.nan)

@@ -11,6 +11,7 @@ Python loop per vote.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -131,13 +132,23 @@ class VoterData:
     def n_models(self) -> int:
         return len(self.models)
 
+    @cached_property
+    def row_votes(self) -> np.ndarray:
+        """All answers per row."""
+        return self.counts.sum(axis=1)
+
+    @cached_property
+    def row_decisive(self) -> np.ndarray:
+        """Left or right answers per row."""
+        return self.counts[:, 0] + self.counts[:, 1]
+
     def votes(self) -> np.ndarray:
         """All answers per voter."""
-        return np.bincount(self.voter, self.counts.sum(axis=1), self.n_voters)
+        return np.bincount(self.voter, self.row_votes, self.n_voters)
 
     def decisive(self) -> np.ndarray:
         """Left or right answers per voter."""
-        return np.bincount(self.voter, self.counts[:, 0] + self.counts[:, 1], self.n_voters)
+        return np.bincount(self.voter, self.row_decisive, self.n_voters)
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod

@@ -31,7 +31,7 @@ from scipy.special import betaincinv, ndtr
 from .consensus import Consensus
 from .crowd_bt import reliability
 from .data import VoterData
-from .tails import moments, signed_root
+from .tails import corrected, moments, signed_root, wald
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +72,7 @@ class DecisiveRows:
 
     @classmethod
     def build(cls, data: VoterData, cons: Consensus, min_decisive: int) -> "DecisiveRows":
-        n = data.counts[:, 0] + data.counts[:, 1]
+        n = data.row_decisive
         rows = np.flatnonzero((n > 0) & np.isfinite(cons.p_left))
         voter = data.voter[rows]
         total = np.bincount(voter, n[rows], data.n_voters)
@@ -140,23 +140,40 @@ def side_bias(data: VoterData, d: DecisiveRows, floor: float) -> Check:
                  d.gate.astype(float), {"n": n, "left": left, "expected": mean})
 
 
-def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int) -> Check:
+def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
+                eta: np.ndarray | None = None) -> Check:
     """Per voter and model: wins of the model when shown, against the consensus; the model
-    with the strongest departure is reported (two-sided; one test per model shown)."""
+    with the strongest departure is reported (two-sided; one test per model shown).
+
+    With ``eta`` (each voter's Crowd-BT reliability) the expectation is that of a voter with
+    that reliability, ``eta * p + (1 - eta) * (1 - p)``: a voter who answers at random does
+    "favour" the weakest model against the consensus, but that is not targeted rigging, and
+    the person-fit and reliability checks already say it."""
     v, m = data.n_voters, data.n_models
-    li, ri = data.left[d.rows], data.right[d.rows]
-    group = np.concatenate([d.voter * m + li, d.voter * m + ri])
-    p_win = np.concatenate([d.p_left, 1 - d.p_left])
-    n = np.concatenate([d.n, d.n])
-    wins = np.concatenate([d.left_wins, d.n - d.left_wins])
     size = v * m
-    observed = np.bincount(group, wins, size)
-    mean, _ = moments(p_win, n, group, size)
-    shown = np.bincount(group, n, size)
+    gl = d.voter * m + data.left[d.rows]
+    gr = d.voter * m + data.right[d.rows]
+    p_left = d.p_left
+    if eta is not None:
+        e = np.nan_to_num(eta, nan=1.0)[d.voter]
+        p_left = e * p_left + (1 - e) * (1 - p_left)
+    wins_left, wins_right = d.left_wins, d.n - d.left_wins
+    observed = np.bincount(gl, wins_left, size) + np.bincount(gr, wins_right, size)
+    shown = np.bincount(gl, d.n, size) + np.bincount(gr, d.n, size)
+    mean = np.bincount(gl, d.n * p_left, size) + np.bincount(gr, d.n * (1 - p_left), size)
+    var = np.bincount(np.concatenate([gl, gr]), np.tile(d.n * p_left * (1 - p_left), 2), size)
     ok = shown >= min_votes
     effect = (observed - mean) / np.maximum(shown, 1)
     large = (np.abs(effect) >= floor) & ok
-    z, _, _ = signed_root(p_win, n, group, size, observed, where=large)
+    z = wald(corrected(observed, mean), mean, var)
+    todo = large & (np.abs(np.nan_to_num(z)) >= 3.0)
+    if todo.any():                       # exact tails only where a flag is possible
+        kl, kr = todo[gl], todo[gr]
+        z_exact, _, _ = signed_root(np.concatenate([p_left[kl], 1 - p_left[kr]]),
+                                    np.concatenate([d.n[kl], d.n[kr]]),
+                                    np.concatenate([gl[kl], gr[kr]]), size, observed,
+                                    where=todo)
+        z = np.where(todo, z_exact, z)
     z = np.where(ok, z, np.nan).reshape(v, m)
     effect, large = effect.reshape(v, m), large.reshape(v, m)
     score = np.where(large, np.abs(z) + 1000.0, np.abs(z))      # prefer departures that matter
@@ -175,7 +192,7 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int) 
 def tie_spam(data: VoterData, cons: Consensus, floor: float, min_votes: int) -> Check:
     """Tie or both_bad answers against the crowd's share on the same pairs (upper tail)."""
     v = data.n_voters
-    n_row = data.counts.sum(axis=1)
+    n_row = data.row_votes
     undecided = data.counts[:, 2] + data.counts[:, 3]
     observed = np.bincount(data.voter, undecided, v)
     mean, _ = moments(cons.p_tie, n_row, data.voter, v)

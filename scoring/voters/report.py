@@ -122,7 +122,8 @@ class VoterReport:
         for k in order:
             if flagged_only and not self.flagged[k]:
                 continue
-            row = {"voter": self.voters[k], "votes": int(self.votes[k]),
+            voter = self.voters[k]
+            row = {"voter": voter.item() if hasattr(voter, "item") else voter, "votes": int(self.votes[k]),
                    "decisive": int(self.decisive[k]), "flagged": bool(self.flagged[k]),
                    "reasons": list(self.reasons[k]), "checks": list(self.checks[k]),
                    "reliability": _num(self.reliability[k]), "weight": _num(weight[k]),
@@ -133,6 +134,8 @@ class VoterReport:
 
 
 def _num(x):
+    if x is None or isinstance(x, str):
+        return x
     if isinstance(x, (np.integer,)):
         return int(x)
     x = float(x)
@@ -191,15 +194,16 @@ def _reason(check: det.Check, k: int, data: VoterData) -> str:
 def _run_checks(data: VoterData, weight, s: Settings):
     cons = fit_consensus(data, weight)
     rows = det.DecisiveRows.build(data, cons, s.min_decisive)
-    checks = [det.person_fit(data, rows, s.misfit_floor),
-              det.crowd_reliability(data, rows, s.reliability_floor),
+    fit = det.person_fit(data, rows, s.misfit_floor)
+    rel = det.crowd_reliability(data, rows, s.reliability_floor)
+    # The specific checks come first: their reasons say the most about what a voter did.
+    checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes, eta=rel.effect),
               det.side_bias(data, rows, s.side_floor),
-              det.favouritism(data, rows, s.favour_floor, s.favour_min_votes),
-              det.tie_spam(data, cons, s.tie_floor, s.min_votes)]
-    if s.use_durations:
-        checks.append(det.speed(data, s.speed_p0, s.speed_floor, s.min_votes))
-    checks.append(det.retest(data, s.retest_p0, s.retest_floor, s.min_retests))
-    checks.append(det.gold(data, s.gold_p0, s.gold_floor, s.min_gold))
+              det.tie_spam(data, cons, s.tie_floor, s.min_votes),
+              det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
+              det.gold(data, s.gold_p0, s.gold_floor, s.min_gold),
+              det.retest(data, s.retest_p0, s.retest_floor, s.min_retests),
+              fit, rel]
     return cons, [c for c in checks if c is not None]
 
 

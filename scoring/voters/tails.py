@@ -30,6 +30,21 @@ def moments(p, n, group, n_groups, weight=None):
             np.bincount(group, n * w * w * p * (1 - p), n_groups))
 
 
+def corrected(observed, mean, continuity: bool = True) -> np.ndarray:
+    """The observed sum, moved half a unit towards its mean when ``continuity``."""
+    s = np.asarray(observed, dtype=float).copy()
+    if continuity:
+        gap = s - mean
+        s -= np.sign(gap) * np.minimum(0.5, np.abs(gap))
+    return s
+
+
+def wald(s, mean, var) -> np.ndarray:
+    """``(s - mean) / sqrt(var)``, NaN where the variance is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(var > 0, (s - mean) / np.sqrt(var), np.nan)
+
+
 def signed_root(p, n, group, n_groups, observed, *, weight=None, continuity=True,
                 where=None, refine_above: float = 3.0, max_iter: int = 40):
     """Signed-root statistic of observed per-group sums of independent Bernoulli votes.
@@ -65,12 +80,8 @@ def signed_root(p, n, group, n_groups, observed, *, weight=None, continuity=True
     w = np.ones_like(p) if weight is None else np.asarray(weight, dtype=float)
     mean = np.bincount(group, n * w * p, n_groups)
     var = np.bincount(group, n * w * w * p * (1 - p), n_groups)
-    s = np.asarray(observed, dtype=float).copy()
-    if continuity and weight is None:
-        gap = s - mean
-        s -= np.sign(gap) * np.minimum(0.5, np.abs(gap))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(var > 0, (s - mean) / np.sqrt(var), np.nan)
+    s = corrected(observed, mean, continuity and weight is None)
+    r = wald(s, mean, var)
     wanted = np.abs(np.nan_to_num(r)) >= refine_above
     if where is not None:
         wanted &= where
