@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 
 from arena import tokens
+from arena.checks import plan_check
 from arena.context import Arena
 from arena.db import session, write_lock
 from arena.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, Voter
@@ -65,16 +66,21 @@ def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
 
 def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = None,
                session_id: int | None = None) -> dict[str, Any]:
-    """Choose a pair, store the impression and return what a client may see (no model names)."""
+    """Choose a pair, store the impression and return what a client may see (no model names).
+
+    For a known voter, about one pair in 15 is a planted check (:mod:`arena.checks`).
+    """
     choice = arena.sampler.choose(task)
     if voter_id is not None:
         ensure_voter(arena, voter_id)
+        choice = plan_check(arena.engine, voter_id, task, secret=arena.secret) or choice
     impression = Impression(
         nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
         left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,
         left_model_id=choice.left_model_id, right_model_id=choice.right_model_id,
         voter_id=voter_id, session_id=session_id, sampler=choice.sampler,
-        propensity=choice.propensity)
+        propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
+        repeat_of=getattr(choice, "repeat_of", None))
     with write_lock(arena.engine), session(arena.engine) as s:
         s.add(impression)
         s.commit()
