@@ -24,6 +24,8 @@ from .errors import EmptyDataError, ScoringError, UnknownOutcomeError
 CHOICES = ("left", "right", "tie", "both_bad")
 #: The arena battle format's ``winner`` labels, in :data:`CHOICES` order.
 BATTLE_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+#: Per-vote code arrays are int32: half the memory traffic of intp on millions of votes.
+_CODE = np.int32
 _CHOICE_CODE = {**{c: i for i, c in enumerate(CHOICES)},
                 **{w: i for i, w in enumerate(BATTLE_WINNERS)}}
 
@@ -45,7 +47,7 @@ def _encode(values, what: str) -> tuple[np.ndarray, list]:
         raise ScoringError(f"{what} has missing values")
     labels = _sorted(distinct)
     lookup = {label: i for i, label in enumerate(labels)}
-    codes = np.fromiter(map(lookup.__getitem__, arr), dtype=np.intp, count=len(arr))
+    codes = np.fromiter(map(lookup.__getitem__, arr), dtype=_CODE, count=len(arr))
     return codes, labels
 
 
@@ -95,7 +97,7 @@ def _relabel(codes: np.ndarray, raw: list, labels: list) -> np.ndarray:
     if raw == labels:
         return codes
     lookup = {x: i for i, x in enumerate(labels)}
-    return np.array([lookup.get(x, -1) for x in raw], dtype=np.intp)[codes]
+    return np.array([lookup.get(x, -1) for x in raw], dtype=_CODE)[codes]
 
 
 def _factorize(values, what: str) -> tuple[np.ndarray, list]:
@@ -117,7 +119,7 @@ def _choice_codes(values, what: str) -> np.ndarray:
     unknown = [x for x in _present(codes, raw) if x not in _CHOICE_CODE]
     if unknown:
         raise UnknownOutcomeError(unknown, BATTLE_WINNERS + CHOICES)
-    return np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.intp)[codes]
+    return np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.int8)[codes]
 
 
 def _models_codes(left, right, models) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
@@ -236,7 +238,11 @@ class Comparisons:
             counts, vcol = cells[keys], None
         elif w is None:
             # one fast sort of (voter, pair, choice) keys; runs of equal keys are the counts
-            key = (voter.astype(np.int64) * (m * m) + pair) * 4 + codes
+            n_voters = int(voter.max()) + 1 if len(voter) else 0
+            wide = np.int32 if n_voters * m * m * 4 < 2 ** 31 else np.int64
+            key = voter.astype(wide) * (m * m * 4)
+            key += pair.astype(wide, copy=False) * 4
+            key += codes
             key.sort()
             first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) \
                 else np.zeros(0, np.intp)
@@ -244,7 +250,7 @@ class Comparisons:
             cell, choice = key[first] // 4, key[first] % 4
             new_row = np.concatenate([[True], cell[1:] != cell[:-1]]) if len(cell) else cell > 0
             row = np.cumsum(new_row) - 1
-            keys = cell[new_row]
+            keys = cell[new_row].astype(np.int64)
             counts = np.zeros((len(keys), 4))
             counts[row, choice] = run
             vcol = (keys // (m * m)).astype(np.intp)
