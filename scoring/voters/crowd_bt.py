@@ -81,3 +81,37 @@ def reliability(p_fav, agree, n, voter, n_voters, *, max_iter: int = 30):
     lam = np.maximum(2 * (loglik(eta[vb]) - loglik(1.0)), 0.0)
     eta = np.where(tot > 0, eta, np.nan)
     return eta, np.where(tot > 0, -np.sqrt(lam), np.nan)
+
+
+def reliability_without_model(eta, p_fav, agree, n, voter, left, right, n_voters, n_models,
+                              *, min_votes: int = 10):
+    """Each voter's reliability leaving out the votes that show one model, shape
+    (n_voters, n_models): one Newton step from ``eta`` on the reduced log-likelihood.
+
+    Where fewer than ``min_votes`` decisive votes remain without the model, the result is 1
+    (the voter is compared with the consensus itself).
+    """
+    p = np.clip(p_fav, 0.5, 1 - _EPS)
+    c = 2 * p - 1
+    dis = n - agree
+    e = np.nan_to_num(eta, nan=1.0)[voter]
+    pa = np.maximum(1 - p + e * c, _EPS)
+    pd = np.maximum(p - e * c, _EPS)
+    ga, gd = c / pa, c / pd
+    g = agree * ga - dis * gd
+    h = agree * ga * ga + dis * gd * gd
+    size = n_voters * n_models
+    gl, gr = voter * n_models + left, voter * n_models + right
+
+    def per_model(x):
+        return (np.bincount(gl, x, size) + np.bincount(gr, x, size)).reshape(n_voters, n_models)
+
+    g_all = np.bincount(voter, g, n_voters)[:, None]
+    h_all = np.bincount(voter, h, n_voters)[:, None]
+    n_all = np.bincount(voter, n, n_voters)[:, None]
+    g_rest, h_rest, n_rest = g_all - per_model(g), h_all - per_model(h), n_all - per_model(n)
+    base = np.nan_to_num(eta, nan=1.0)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = np.where(h_rest > _EPS, g_rest / h_rest, 0.0)
+    out = np.clip(base + step, 0.0, 1.0)
+    return np.where(n_rest >= min_votes, out, 1.0)

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.special import betaincinv, ndtr
 
 from .consensus import Consensus
-from .crowd_bt import reliability
+from .crowd_bt import reliability, reliability_without_model
 from .data import VoterData
 from .tails import corrected, moments, signed_root, wald
 
@@ -116,15 +116,20 @@ def person_fit(data: VoterData, d: DecisiveRows, floor: float) -> Check:
 
 
 def crowd_reliability(data: VoterData, d: DecisiveRows, floor: float) -> Check:
-    """Crowd-BT reliability and its likelihood-ratio test against a reliable voter."""
+    """Crowd-BT reliability and its likelihood-ratio test against a reliable voter.
+
+    ``detail["without_model"]`` holds each voter's reliability without the votes that show
+    each model (for the favouritism check)."""
     v = data.n_voters
     fav_left = d.p_left >= 0.5
     p_fav = np.where(fav_left, d.p_left, 1 - d.p_left)
     agree = np.where(fav_left, d.left_wins, d.n - d.left_wins)
     eta, z = reliability(p_fav, agree, d.n, d.voter, v)
+    without = reliability_without_model(eta, p_fav, agree, d.n, d.voter, data.left[d.rows],
+                                        data.right[d.rows], v, data.n_models)
     eta, z = _mask(eta, d.gate), _mask(z, d.gate)
     return Check("reliability", z, _lower(z), eta, eta <= floor, d.gate.astype(float),
-                 {"n": np.bincount(d.voter, d.n, v)})
+                 {"n": np.bincount(d.voter, d.n, v), "without_model": without})
 
 
 def side_bias(data: VoterData, d: DecisiveRows, floor: float) -> Check:
@@ -145,23 +150,27 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
     """Per voter and model: wins of the model when shown, against the consensus; the model
     with the strongest departure is reported (two-sided; one test per model shown).
 
-    With ``eta`` (each voter's Crowd-BT reliability) the expectation is that of a voter with
-    that reliability, ``eta * p + (1 - eta) * (1 - p)``: a voter who answers at random does
-    "favour" the weakest model against the consensus, but that is not targeted rigging, and
-    the person-fit and reliability checks already say it."""
+    With ``eta`` (each voter's Crowd-BT reliability without the votes showing that model,
+    shape (n_voters, n_models)) the expectation is that of a voter with that reliability,
+    ``eta * p + (1 - eta) * (1 - p)``: a voter who answers at random does "favour" the
+    weakest model against the consensus, but that is not targeted rigging (and the person-fit
+    and reliability checks say it), while a rigger who is honest elsewhere keeps a
+    reliability near 1 away from the model it pushes."""
     v, m = data.n_voters, data.n_models
     size = v * m
-    gl = d.voter * m + data.left[d.rows]
-    gr = d.voter * m + data.right[d.rows]
-    p_left = d.p_left
+    li, ri = data.left[d.rows], data.right[d.rows]
+    gl, gr = d.voter * m + li, d.voter * m + ri
+    p_win_l, p_win_r = d.p_left, 1 - d.p_left
     if eta is not None:
-        e = np.nan_to_num(eta, nan=1.0)[d.voter]
-        p_left = e * p_left + (1 - e) * (1 - p_left)
+        el, er = eta[d.voter, li], eta[d.voter, ri]
+        p_win_l = el * d.p_left + (1 - el) * (1 - d.p_left)
+        p_win_r = er * (1 - d.p_left) + (1 - er) * d.p_left
     wins_left, wins_right = d.left_wins, d.n - d.left_wins
     observed = np.bincount(gl, wins_left, size) + np.bincount(gr, wins_right, size)
     shown = np.bincount(gl, d.n, size) + np.bincount(gr, d.n, size)
-    mean = np.bincount(gl, d.n * p_left, size) + np.bincount(gr, d.n * (1 - p_left), size)
-    var = np.bincount(np.concatenate([gl, gr]), np.tile(d.n * p_left * (1 - p_left), 2), size)
+    mean = np.bincount(gl, d.n * p_win_l, size) + np.bincount(gr, d.n * p_win_r, size)
+    var = (np.bincount(gl, d.n * p_win_l * (1 - p_win_l), size)
+           + np.bincount(gr, d.n * p_win_r * (1 - p_win_r), size))
     ok = shown >= min_votes
     effect = (observed - mean) / np.maximum(shown, 1)
     large = (np.abs(effect) >= floor) & ok
@@ -169,7 +178,7 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
     todo = large & (np.abs(np.nan_to_num(z)) >= 3.0)
     if todo.any():                       # exact tails only where a flag is possible
         kl, kr = todo[gl], todo[gr]
-        z_exact, _, _ = signed_root(np.concatenate([p_left[kl], 1 - p_left[kr]]),
+        z_exact, _, _ = signed_root(np.concatenate([p_win_l[kl], p_win_r[kr]]),
                                     np.concatenate([d.n[kl], d.n[kr]]),
                                     np.concatenate([gl[kl], gr[kr]]), size, observed,
                                     where=todo)

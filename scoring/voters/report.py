@@ -197,7 +197,8 @@ def _run_checks(data: VoterData, weight, s: Settings):
     fit = det.person_fit(data, rows, s.misfit_floor)
     rel = det.crowd_reliability(data, rows, s.reliability_floor)
     # The specific checks come first: their reasons say the most about what a voter did.
-    checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes, eta=rel.effect),
+    checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes,
+                              eta=rel.detail["without_model"]),
               det.side_bias(data, rows, s.side_floor),
               det.tie_spam(data, cons, s.tie_floor, s.min_votes),
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
