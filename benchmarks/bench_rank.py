@@ -1,6 +1,6 @@
 """Benchmark: from a Parquet vote file to a leaderboard, ours against evalica, choix, FastChat.
 
-    python benchmarks/bench_rank.py [--votes 1700000] [--models 130] [--file PATH] [--repeat 1]
+    python benchmarks/bench_rank.py [--votes 1700000] [--models 130] [--file PATH] [--repeat 3] [--only NAME ...]
 
 Writes (once) a synthetic vote file in the arena battle format (``model_a``, ``model_b``,
 ``winner``, ``judge``, ``tstamp``), then times each contender as a separate process, from
@@ -18,8 +18,9 @@ interpreter start to scores on stdout-file, and reads its peak resident memory f
   of unique pairs (wins doubled, ties both ways), then the weighted logistic likelihood
   minimised by scipy's L-BFGS-B (FastChat uses sklearn's ``LogisticRegression``, lbfgs).
 
-Prints each wall time and peak RSS, the ratios to ours, and the largest score difference of
-each contender from ours (all fitted without position bias for that check, see ``--check``).
+Prints each wall time and peak RSS (best of ``--repeat`` runs), the ratios to ours, whether
+the goal (at most a quarter of evalica's time, less peak memory) is met, and each contender's
+largest score difference from our fit without position bias (the model the others fit).
 """
 from __future__ import annotations
 
@@ -64,12 +65,20 @@ def make_votes(path: Path, n: int, m: int, seed: int = 0) -> None:
 
 
 # -- contenders: each runs in its own process and writes {model: score} to OUT ----------------
-def run_scoring(votes: str, out: str) -> None:
+def _dictionary_columns(votes: str, cols: list[str]):
+    """The columns as Arrow dictionary arrays, read batch by batch (no Python string per vote)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    reader = pq.ParquetFile(votes, memory_map=True, read_dictionary=cols)
+    return pa.Table.from_batches(list(reader.iter_batches(batch_size=1 << 18, columns=cols,
+                                                          use_threads=False)))
+
+
+def run_scoring(votes: str, out: str) -> None:
     from scoring import Comparisons, rank
 
-    cols = ["model_a", "model_b", "winner", "judge"]
-    t = pq.read_table(votes, columns=cols, read_dictionary=cols)   # no Python strings per vote
+    t = _dictionary_columns(votes, ["model_a", "model_b", "winner", "judge"])
     data = Comparisons.from_battles(t["model_a"], t["model_b"], t["winner"], voter=t["judge"])
     board = rank(data)
     Path(out).write_text(json.dumps(board.scores()))
@@ -160,6 +169,17 @@ CONTENDERS = {"arena": None, "scoring": run_scoring, "evalica": run_evalica,
               "choix": run_choix, "fastchat": run_fastchat}
 
 
+def reference_scores(votes: str) -> dict[str, float]:
+    """Our Bradley-Terry without the position bias (the model the others fit), for the check."""
+    sys.path.insert(0, str(ROOT))
+    from scoring import Comparisons, fit_bradley_terry
+
+    t = _dictionary_columns(votes, ["model_a", "model_b", "winner"])
+    fit = fit_bradley_terry(Comparisons.from_battles(t["model_a"], t["model_b"], t["winner"]),
+                            position_bias=False)
+    return fit.as_dict()
+
+
 def measure(name: str, votes: str, out: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one contender in a fresh process."""
     if name == "arena":
@@ -185,6 +205,7 @@ def main() -> None:
     p.add_argument("--votes", type=int, default=1_700_000)
     p.add_argument("--models", type=int, default=130)
     p.add_argument("--file", default=None, help="vote file (made if missing)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per contender, best kept (choix: 1)")
     p.add_argument("--only", nargs="*", default=list(CONTENDERS), choices=list(CONTENDERS))
     p.add_argument("--run", nargs=3, metavar=("NAME", "VOTES", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -201,16 +222,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only:
             out = str(Path(tmp) / f"{name}.json")
-            results[name] = measure(name, str(path), out)
+            runs = [measure(name, str(path), out) for _ in range(args.repeat if name != "choix" else 1)]
+            results[name] = (min(r[0] for r in runs), min(r[1] for r in runs))
             scores[name] = json.loads(Path(out).read_text())
-            print(f"{name:9s} {results[name][0]:7.2f} s  {results[name][1]:7.0f} MiB peak RSS", flush=True)
+            print(f"{name:9s} {results[name][0]:7.2f} s  {results[name][1]:7.0f} MiB peak RSS"
+                  f"  (best of {len(runs)}: " + ", ".join(f"{w:.2f}" for w, _ in runs) + " s)", flush=True)
     base = "arena" if "arena" in results else args.only[0]
-    print(f"\nratios to {base} (time, peak memory):")
+    print(f"\nratios to {base} (contender / {base}):")
     for name, (wall, peak) in results.items():
-        common = sorted(set(scores[name]) & set(scores[base]))
-        diff = max(abs(scores[name][k] - scores[base][k]) for k in common) if common else float("nan")
-        print(f"  {name:9s} {wall / results[base][0]:6.2f}x time  {peak / results[base][1]:6.2f}x memory"
-              f"  max |score - {base}| = {diff:.2f} points over {len(common)} models")
+        print(f"  {name:9s} {wall / results[base][0]:6.2f}x time  {peak / results[base][1]:6.2f}x memory")
+    if "evalica" in results and base == "arena":
+        ok = results["arena"][0] <= results["evalica"][0] / 4 and results["arena"][1] < results["evalica"][1]
+        print(f"goal (arena at most 1/4 of evalica's time, less peak memory): {'met' if ok else 'NOT met'}")
+    ref = reference_scores(str(path))
+    print("\nlargest |score - ours without position bias| (score points; ours with h differs by h's effect):")
+    for name, got in scores.items():
+        common = sorted(set(got) & set(ref))
+        print(f"  {name:9s} {max(abs(got[k] - ref[k]) for k in common):9.2e} over {len(common)} models")
 
 
 if __name__ == "__main__":
