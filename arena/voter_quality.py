@@ -174,10 +174,15 @@ def compare_boards(base: dict[str, Any], adjusted: dict[str, Any]) -> dict[str, 
 
 def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | None = None,
                        tasks: list[str] | None = None, report: VoterReport | None = None,
+                       cubes: Mapping[str, Comparisons] | None = None,
                        **options: Any) -> dict[str, Any]:
     """The ``rank`` JSON refitted with voters weighted by ``mode``, from a vote file (``path``)
     or the database (``engine``); each row also carries ``rank_all``, ``score_all`` and
-    ``rank_change`` (positive: the model moved up once bad voters were set aside)."""
+    ``rank_change`` (positive: the model moved up once bad voters were set aside).
+
+    ``cubes`` (with a vote file) are the file's ranking cubes when already built; they must
+    carry voter labels.
+    """
     from arena.leaderboard import leaderboards
 
     if options.get("method", "bt") != "bt":
@@ -188,7 +193,9 @@ def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | N
         cols = read_battles(path)
         if report is None:
             report = assess_voters(battle_voter_data(cols))
-        cubes, labels = battle_cubes(cols, tasks), None
+        if cubes is None or any(c.voters is None for c in cubes.values()):
+            cubes = battle_cubes(cols, tasks)
+        labels = None
     else:
         if engine is None:
             raise ScoringError("voter_leaderboards needs a vote file or a database engine")

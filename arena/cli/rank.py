@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                    help="interval method (default: sandwich clustered by voter for bt, none for elo)")
     p.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--voters", choices=("all", "exclude", "weighted"), default="all",
+                   help="all votes (default); exclude flagged voters; or also weigh the rest by "
+                        "reliability (see `arena voters`); rows then show rank_all and rank_change")
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -118,6 +121,8 @@ def run(args) -> int:
     ordered = args.method == "elo"
     if args.rounds < 2:
         raise InputError("--rounds must be at least 2")
+    if ordered and args.voters != "all":
+        raise InputError("--voters exclude or weighted needs --method bt")
     if args.votes:
         cubes = vote_cubes(read_vote_table(args.votes, ordered), args.task, ordered)
     elif ordered:
@@ -129,7 +134,15 @@ def run(args) -> int:
         cubes = db_cubes(get_engine(), args.task)
     options = {"method": args.method, "ties": args.ties, "intervals": args.intervals,
                "rounds": args.rounds, "seed": args.seed}
-    result = leaderboards(cubes, **options)
+    if args.voters != "all":
+        from arena.db import get_engine
+        from arena.voter_quality import voter_leaderboards
+
+        result = voter_leaderboards(args.voters, path=args.votes, cubes=cubes if args.votes else None,
+                                    engine=None if args.votes else get_engine(), tasks=args.task,
+                                    **options)
+    else:
+        result = leaderboards(cubes, **options)
     rows = [{"task": b["task"], **r} for b in result["leaderboards"] for r in b["rows"]]
-    emit(result, args.format, rows, COLUMNS)
+    emit(result, args.format, rows, COLUMNS + (("rank_all", "rank_change") if args.voters != "all" else ()))
     return 0
