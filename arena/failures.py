@@ -36,6 +36,14 @@ def clear_failure(engine: Engine, item_id: int, model_id: int) -> None:
         conn.execute(delete(GenerationFailure).where(f.item_id == item_id, f.model_id == model_id))
 
 
+def failed_pairs(engine: Engine, model_ids: list[int]) -> set[tuple[int, int]]:
+    """(item id, model id) of the recorded failures of these models."""
+    f = GenerationFailure.__table__.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(f.item_id, f.model_id).where(f.model_id.in_(model_ids)))
+        return {(i, m) for i, m in rows}
+
+
 def list_failures(engine: Engine) -> list[dict[str, Any]]:
     """Recorded failures of pairs still without an output: item key, task, model, error, attempts."""
     names = model_names(engine)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from arena.catalog import add_output, ensure_model
 from arena.context import Arena
 from arena.db import session
-from arena.failures import clear_failure, record_failure
+from arena.failures import clear_failure, failed_pairs, record_failure
 from arena.output_metrics import item_metrics, load_item_images
 from arena.schema import Item, Model, Output
 from models.base import EditRequest, Editor, supports
@@ -174,6 +174,7 @@ def run_models(arena: Arena, entrants: Sequence[Entrant], items: Sequence[Item],
     start = time.perf_counter()
     summary = GenerationSummary()
     done = done_pairs(arena, [e.model.id for e in entrants])
+    failed = failed_pairs(arena.engine, [e.model.id for e in entrants])
     plan = []
     for entrant in entrants:
         todo = [i for i in items if supports(entrant.editor, i.task)]
@@ -184,13 +185,13 @@ def run_models(arena: Arena, entrants: Sequence[Entrant], items: Sequence[Item],
               file=sys.stderr) as bar:
         for entrant, pending in plan:
             bar.set_postfix_str(entrant.spec.name)
-            _run_one_model(arena, entrant, pending, options, summary, bar)
+            _run_one_model(arena, entrant, pending, options, summary, bar, failed)
             _release(entrant.editor)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _run_one_model(arena, entrant, pending, options, summary, bar) -> None:
+def _run_one_model(arena, entrant, pending, options, summary, bar, failed) -> None:
     name, warm = entrant.spec.name, options.warmup
     for item in pending:
         images = load_item_images(arena.media, item)
@@ -210,7 +211,8 @@ def _run_one_model(arena, entrant, pending, options, summary, bar) -> None:
         except IntegrityError:  # another run stored this pair meanwhile
             summary.skipped[name] += 1
         else:
-            clear_failure(arena.engine, item.id, entrant.model.id)
+            if (item.id, entrant.model.id) in failed:
+                clear_failure(arena.engine, item.id, entrant.model.id)
             summary.made[name] += 1
         bar.update()
 
