@@ -25,6 +25,7 @@ import numpy as np
 
 from .data import Comparisons
 from .errors import ConvergenceError, ScoringError
+from .graph import scored_graph_components
 from .ties import TIE_MODELS
 
 #: Ridge used when the comparison graph is not strongly connected and ``ridge=None``.
@@ -190,78 +191,6 @@ def _add_prior(grad, info, x, m, ridge, fit_h):
     if fit_h:
         grad[m] -= H_RIDGE * x[m]
         info[m, m] += H_RIDGE
-
-
-def scored_graph_components(i, j, counts, m):
-    """Strongly connected components of "i scored against j" (a win, tie or both_bad).
-
-    Returns ``(n_components, labels)`` like ``scipy.sparse.csgraph.connected_components``;
-    Tarjan's algorithm, iterative, over the ``m`` models (SIAM J. Comput. 1, 146-160, 1972).
-    """
-    fwd = counts[:, 0] + counts[:, 2] + counts[:, 3] > 0
-    back = counts[:, 1] + counts[:, 2] + counts[:, 3] > 0
-    src = np.concatenate([i[fwd], j[back]])
-    dst = np.concatenate([j[fwd], i[back]])
-    if _strongly_connected(src, dst, m):
-        return 1, np.zeros(m, dtype=int)
-    order = np.argsort(src, kind="stable")
-    src, dst = src[order], dst[order]
-    start = np.searchsorted(src, np.arange(m + 1)).tolist()
-    dst = dst.tolist()
-    index, low, labels = [-1] * m, [0] * m, [-1] * m
-    on_stack, stack, counter, n_comp = [False] * m, [], 0, 0
-    for root in range(m):
-        if index[root] >= 0:
-            continue
-        work = [(root, start[root])]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack[root] = True
-        while work:
-            v, e = work[-1]
-            if e < start[v + 1]:
-                work[-1] = (v, e + 1)
-                w = dst[e]
-                if index[w] < 0:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack[w] = True
-                    work.append((w, start[w]))
-                elif on_stack[w]:
-                    low[v] = min(low[v], index[w])
-                continue
-            work.pop()
-            if work:
-                u = work[-1][0]
-                low[u] = min(low[u], low[v])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on_stack[w] = False
-                    labels[w] = n_comp
-                    if w == v:
-                        break
-                n_comp += 1
-    return n_comp, np.array(labels)
-
-
-def _strongly_connected(src, dst, m) -> bool:
-    """Whether every model reaches model 0 and model 0 reaches every model (the usual case,
-    checked with boolean matrix products before running Tarjan's algorithm)."""
-    adj = np.zeros((m, m), dtype=bool)
-    adj[src, dst] = True
-    for graph in (adj, adj.T):
-        seen = np.zeros(m, dtype=bool)
-        seen[0] = True
-        frontier = seen.copy()
-        while frontier.any():
-            frontier = graph[frontier].any(axis=0) & ~seen
-            seen |= frontier
-        if not seen.all():
-            return False
-    return True
 
 
 def _position_bias_identifiable(i, j, counts, m) -> bool:

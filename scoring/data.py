@@ -5,10 +5,8 @@ Data preparation is kept apart from the models (as in LMArena's arena-rank ``Pai
 counts of the four outcomes, which is all Bradley-Terry, its intervals and the bootstrap need.
 :class:`Votes` keeps the votes in order, for the order-dependent Elo ticker.
 
-Columns can be numpy arrays, sequences, or Arrow arrays (``pyarrow.Array``/``ChunkedArray``,
-duck-typed through ``dictionary_encode``; pyarrow is never imported here). Labels are
-factorised without a Python loop per vote: a set of the distinct labels, then one C-level
-``map`` over a small dictionary (or Arrow's hash kernel), then ``np.bincount``.
+Columns can be numpy arrays, sequences, or Arrow arrays (see :mod:`scoring.columns`); the
+cube is built with one sort or ``np.bincount``, never a Python loop per vote.
 """
 from __future__ import annotations
 
@@ -18,148 +16,11 @@ from functools import cached_property
 
 import numpy as np
 
-from .errors import EmptyDataError, ScoringError, UnknownOutcomeError
+from .columns import (BATTLE_WINNERS, CHOICES, check_lengths, choice_codes, factorize,
+                      model_codes, vote_weights)
+from .errors import EmptyDataError, ScoringError
 
-#: Outcome names; a vote's code is its position here.
-CHOICES = ("left", "right", "tie", "both_bad")
-#: The arena battle format's ``winner`` labels, in :data:`CHOICES` order.
-BATTLE_WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-#: Per-vote code arrays are int32: half the memory traffic of intp on millions of votes.
-_CODE = np.int32
-_CHOICE_CODE = {**{c: i for i, c in enumerate(CHOICES)},
-                **{w: i for i, w in enumerate(BATTLE_WINNERS)}}
-
-
-def _encode(values, what: str) -> tuple[np.ndarray, list]:
-    """Integer codes and their labels; Arrow dictionaries may list labels that do not occur."""
-    if hasattr(values, "dictionary_encode"):            # Arrow Array or ChunkedArray
-        return _encode_arrow(values, what)
-    arr = np.asarray(values) if not isinstance(values, (list, tuple)) else np.array(values, dtype=object)
-    if arr.ndim != 1:
-        raise ScoringError(f"{what} must be one-dimensional, got shape {arr.shape}")
-    if arr.dtype.kind in "iubf":
-        if arr.dtype.kind == "f" and np.isnan(arr).any():
-            raise ScoringError(f"{what} has missing values")
-        labels, codes = np.unique(arr, return_inverse=True)
-        return codes.astype(np.intp, copy=False), labels.tolist()
-    distinct = set(arr.tolist() if arr.dtype.kind != "O" else arr)
-    if None in distinct:
-        raise ScoringError(f"{what} has missing values")
-    labels = _sorted(distinct)
-    lookup = {label: i for i, label in enumerate(labels)}
-    codes = np.fromiter(map(lookup.__getitem__, arr), dtype=_CODE, count=len(arr))
-    return codes, labels
-
-
-def _encode_arrow(values, what: str) -> tuple[np.ndarray, list]:
-    if getattr(values.type, "index_type", None) is not None:   # already dictionary-encoded
-        encoded = values
-    else:
-        encoded = values.dictionary_encode()
-    if hasattr(encoded, "unify_dictionaries"):           # ChunkedArray: one shared dictionary
-        encoded = encoded.unify_dictionaries()
-    chunks = list(getattr(encoded, "chunks", [encoded]))
-    if not chunks:
-        return np.zeros(0, np.intp), []
-    if any(c.null_count for c in chunks):
-        raise ScoringError(f"{what} has missing values")
-    labels = chunks[0].dictionary.to_pylist()
-    parts = [_arrow_ints(c.indices) for c in chunks]
-    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    if None in labels and None in _present(codes, labels):
-        raise ScoringError(f"{what} has missing values")
-    return codes, labels
-
-
-def _arrow_ints(arr) -> np.ndarray:
-    """A null-free Arrow integer array as numpy, zero-copy (``Array.to_numpy`` imports pandas)."""
-    dtype = np.dtype(f"int{arr.type.bit_width}")
-    if len(arr) == 0:
-        return np.zeros(0, dtype)
-    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
-
-
-def _sorted(labels) -> list:
-    try:
-        return sorted(labels)
-    except TypeError:
-        return sorted(labels, key=str)
-
-
-def _present(codes: np.ndarray, labels: list) -> list:
-    """The labels that occur in ``codes``."""
-    used = np.bincount(codes, minlength=len(labels)) > 0 if len(codes) else np.zeros(len(labels), bool)
-    return [x for x, u in zip(labels, used.tolist()) if u]
-
-
-def _relabel(codes: np.ndarray, raw: list, labels: list) -> np.ndarray:
-    """Codes into ``raw`` as codes into ``labels`` (one gather; none if already equal)."""
-    if raw == labels:
-        return codes
-    lookup = {x: i for i, x in enumerate(labels)}
-    return np.array([lookup.get(x, -1) for x in raw], dtype=_CODE)[codes]
-
-
-def _factorize(values, what: str) -> tuple[np.ndarray, list]:
-    """Codes into the sorted labels that occur in a column."""
-    codes, raw = _encode(values, what)
-    labels = _sorted(_present(codes, raw))
-    return _relabel(codes, raw, labels), labels
-
-
-def _choice_codes(values, what: str) -> np.ndarray:
-    """Outcome codes 0..3 from codes, :data:`CHOICES` names or :data:`BATTLE_WINNERS` labels."""
-    arr = values if hasattr(values, "dictionary_encode") else np.asarray(values)
-    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "iu":
-        bad = np.unique(arr[(arr < 0) | (arr > 3)])
-        if len(bad):
-            raise UnknownOutcomeError(bad.tolist(), range(4))
-        return arr.astype(np.intp, copy=False)
-    codes, raw = _encode(values, what)
-    unknown = [x for x in _present(codes, raw) if x not in _CHOICE_CODE]
-    if unknown:
-        raise UnknownOutcomeError(unknown, BATTLE_WINNERS + CHOICES)
-    return np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.int8)[codes]
-
-
-def _models_codes(left, right, models) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """Shared model indices for two columns of names (or of indices into ``models``)."""
-    la = left if hasattr(left, "dictionary_encode") else np.asarray(left)
-    ra = right if hasattr(right, "dictionary_encode") else np.asarray(right)
-    if models is not None and getattr(la, "dtype", None) is not None and la.dtype.kind in "iu" \
-            and ra.dtype.kind in "iu":
-        models = tuple(str(x) for x in models)
-        for col in (la, ra):
-            if len(col) and (col.min() < 0 or col.max() >= len(models)):
-                raise ScoringError(f"model index out of range 0..{len(models) - 1}")
-        return models, la.astype(np.intp, copy=False), ra.astype(np.intp, copy=False)
-    lc, ll = _encode(left, "left model")
-    rc, rl = _encode(right, "right model")
-    seen = set(map(str, _present(lc, ll))) | set(map(str, _present(rc, rl)))
-    names = sorted(seen) if models is None else [str(x) for x in models]
-    if len(set(names)) != len(names):
-        raise ScoringError("models has duplicate names")
-    missing = sorted(seen - set(names))
-    if missing:
-        raise ScoringError(f"votes name models not in models: {', '.join(missing[:10])}")
-    return (tuple(names), _relabel(lc, [str(x) for x in ll], names),
-            _relabel(rc, [str(x) for x in rl], names))
-
-
-def _check_lengths(**cols):
-    sizes = {k: len(v) for k, v in cols.items() if v is not None}
-    if len(set(sizes.values())) > 1:
-        raise ScoringError("columns differ in length: "
-                           + ", ".join(f"{k}={n}" for k, n in sizes.items()))
-
-
-def _weights(weight, n: int) -> np.ndarray | None:
-    if weight is None:
-        return None
-    w = np.asarray(weight, dtype=float)
-    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ScoringError("weight must be finite, non-negative, one per vote")
-    return w
+__all__ = ["BATTLE_WINNERS", "CHOICES", "Comparisons", "Votes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,11 +68,11 @@ class Comparisons:
         ``choice`` is a code 0..3, a :data:`CHOICES` name or an arena ``winner`` label;
         ``count`` defaults to one vote per row. Repeated rows are summed.
         """
-        models, lc, rc = _models_codes(left, right, models)
-        codes = _choice_codes(choice, "choice")
+        models, lc, rc = model_codes(left, right, models)
+        codes = choice_codes(choice, "choice")
         n = len(lc)
-        _check_lengths(left=lc, right=rc, choice=codes, voter=voter)
-        w = None if count is None else _weights(count, n)
+        check_lengths(left=lc, right=rc, choice=codes, voter=voter)
+        w = None if count is None else vote_weights(count, n)
         return cls._aggregate(models, lc, rc, codes, voter, w)
 
     @classmethod
@@ -230,7 +91,7 @@ class Comparisons:
         m = len(models)
         pair = lc * m + rc
         if voter is not None and voters is None:
-            voter, voters = _factorize(voter, "voter")
+            voter, voters = factorize(voter, "voter")
         if voter is None:
             cells = np.bincount(pair * 4 + codes, weights=w, minlength=m * m * 4)
             cells = cells.reshape(m * m, 4)
@@ -361,15 +222,15 @@ class Votes:
     @classmethod
     def from_battles(cls, model_a, model_b, winner, voter=None, weight=None) -> "Votes":
         """Same columns as :meth:`Comparisons.from_battles`, kept in row order."""
-        models, lc, rc = _models_codes(model_a, model_b, None)
-        codes = _choice_codes(winner, "winner")
-        _check_lengths(model_a=lc, model_b=rc, winner=codes, voter=voter)
-        vc, vl = (None, None) if voter is None else _factorize(voter, "voter")
+        models, lc, rc = model_codes(model_a, model_b, None)
+        codes = choice_codes(winner, "winner")
+        check_lengths(model_a=lc, model_b=rc, winner=codes, voter=voter)
+        vc, vl = (None, None) if voter is None else factorize(voter, "voter")
         same = lc == rc
         if np.any(same):
             raise ScoringError(f"{int(same.sum())} vote(s) compare a model with itself")
         return cls(models, lc, rc, codes, vc, None if vl is None else tuple(vl),
-                   _weights(weight, len(lc)))
+                   vote_weights(weight, len(lc)))
 
     def __len__(self) -> int:
         return len(self.left)

@@ -121,6 +121,8 @@ def run(args) -> int:
     ordered = args.method == "elo"
     if args.rounds < 2:
         raise InputError("--rounds must be at least 2")
+    if ordered and args.intervals in ("sandwich", "hessian"):
+        raise InputError(f"--intervals {args.intervals} needs a likelihood: use bootstrap or none with --method elo")
     if ordered and args.voters != "all":
         raise InputError("--voters exclude or weighted needs --method bt")
     if args.votes:
