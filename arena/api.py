@@ -1,4 +1,4 @@
-"""The plain HTTP routes (DESIGN.md §3): tasks, pairs, votes, leaderboards, media files.
+"""The plain HTTP routes (DESIGN.md §3): tasks, pairs, votes, leaderboards, Pareto fronts, media.
 
 The vote path lives here rather than in Gradio events: a FastAPI route costs about a tenth of a
 Gradio event, which is what lets a room of phones vote at once.
@@ -13,9 +13,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from arena.aggregate import db_cubes
-from arena.catalog import task_names, task_summaries
+from arena.catalog import model_stats, task_names, task_summaries
 from arena.context import Arena
 from arena.leaderboard import OVERALL, leaderboards
+from arena.pareto import db_costs, pareto_json
 from arena.sampling import NoPairError
 from arena.voting import VoteError, issue_pair, record_vote
 
@@ -67,6 +68,12 @@ def build_router(arena: Arena) -> APIRouter:
     def leaderboard(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
         return leaderboards(db_cubes(arena.engine, [task] if task else None))
+
+    @router.get("/api/pareto")
+    def pareto(task: str | None = None) -> dict[str, Any]:
+        task = _check_task(arena, task, allow_any=False)
+        cubes = db_cubes(arena.engine, [task] if task else None)
+        return pareto_json(cubes, db_costs(model_stats(arena.engine)))
 
     @router.get("/media/{name}")
     def media(name: str) -> FileResponse:

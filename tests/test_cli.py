@@ -114,3 +114,20 @@ def test_export_then_rank_gives_the_database_ranking(tmp_path, env):
         strip = lambda boards: [(b["task"], [(r["model"], round(r["score"], 6)) for r in b["rows"]])
                                 for b in boards["leaderboards"]]
         assert strip(from_file) == strip(from_db)
+
+
+def test_pareto_from_vote_and_costs_files(tmp_path, env):
+    votes, costs = tmp_path / "votes.csv", tmp_path / "costs.csv"
+    write_battles(BATTLES, votes)
+    costs.write_text("model,task,latency_s,cost_usd\nalpha,,9.0,0.02\nbeta,,1.0,0.001\n"
+                     "gamma,recolor,0.5,0.0005\ngamma,text_edit,20,0.5\n")
+    done = run_cli(["pareto", "--votes", str(votes), "--costs", str(costs), "--task", "recolor"], env)
+    assert done.returncode == 0, done.stderr
+    fronts = json.loads(done.stdout)["fronts"]
+    latency = next(f for f in fronts if f["axis"] == "latency_s")
+    # recolor: alpha > beta > gamma in preference, and the reverse in latency: all on the front.
+    assert latency["front"] == ["gamma", "beta", "alpha"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,latency_s\nalpha,fast\n")
+    done = run_cli(["pareto", "--votes", str(votes), "--costs", str(bad)], env)
+    assert done.returncode == 2 and "latency_s 'fast' is not a number" in done.stderr

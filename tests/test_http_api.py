@@ -87,3 +87,21 @@ def test_leaderboard_counts_votes_per_task(client):
     assert all(r["ci_low"] <= r["score"] <= r["ci_high"] for r in rows)
     overall = client.get("/api/leaderboard").json()["leaderboards"]
     assert overall[0]["task"] == "overall" and overall[0]["votes"] >= board["votes"]
+
+
+def test_pareto_fronts_combine_votes_with_measured_latency(client):
+    for _ in range(8):
+        pair = client.get("/api/pair", params={"task": "background_change"}).json()
+        client.post("/api/votes", json={"impression_id": pair["impression_id"],
+                                        "token": pair["token"], "choice": "right"})
+    fronts = client.get("/api/pareto", params={"task": "background_change"}).json()["fronts"]
+    assert [(f["task"], f["axis"]) for f in fronts] == [("background_change", "latency_s"),
+                                                        ("background_change", "cost_usd")]
+    points = fronts[0]["points"]
+    assert len(points) >= 2 and all(p["latency_s"] is not None for p in points)
+    on = [p for p in points if p["on_front"]]
+    assert on and max(points, key=lambda p: p["score"])["on_front"]
+    assert min(points, key=lambda p: p["latency_s"])["on_front"]
+    for p in points:
+        assert 0.0 <= p["p_front"] <= 1.0 and (p["on_front"] or p["dominated_by"])
+    assert client.get("/api/pareto", params={"task": "nope"}).status_code == 404

@@ -6,6 +6,7 @@ import gradio as gr
 from arena.catalog import task_names
 from arena.context import Arena
 from arena.ui.leaderboard_tab import build_leaderboard_tab
+from arena.ui.pareto_tab import build_pareto_tab
 from arena.ui.vote_tab import build_vote_tab
 
 CSS = """
@@ -47,5 +48,8 @@ def build_blocks(arena: Arena) -> gr.Blocks:
                 build_vote_tab(arena, blocks, tasks)
             with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
                 task, show, outputs = build_leaderboard_tab(arena, tasks)
+            with gr.Tab("Pareto", id="pareto") as pareto_tab:
+                pareto_inputs, show_pareto, pareto_outputs = build_pareto_tab(arena, tasks)
         board_tab.select(show, task, outputs, api_name=False)
+        pareto_tab.select(show_pareto, pareto_inputs, pareto_outputs, api_name=False)
     return blocks

@@ -1,0 +1,53 @@
+"""``arena pareto``: per task, which models give the best preference for their latency or cost."""
+from __future__ import annotations
+
+from arena.cli.output import add_format_option, emit
+
+COLUMNS = ("task", "axis", "model", "score", "ci_low", "ci_high", "latency_s", "cost_usd",
+           "on_front", "p_front", "dominated_by")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pareto", help="Pareto fronts of preference score against latency and cost",
+                       description="Pareto fronts per task. Scores from --votes FILE or the database; "
+                                   "latency and cost from --costs FILE (model, optional task, "
+                                   "latency_s, cost_usd) or the outputs stored in the database.")
+    p.add_argument("--votes", metavar="FILE", help="vote file in the battle format (default: the database)")
+    p.add_argument("--costs", metavar="FILE", help="costs file: csv, json or jsonl (default: the database)")
+    p.add_argument("--task", action="append", metavar="TASK", help="only this task (repeatable)")
+    p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for p_front (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_format_option(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from arena.cli import InputError
+    from arena.leaderboard import battle_cubes
+    from arena.pareto import CostsFileError, db_costs, pareto_json, read_costs
+
+    if args.rounds < 2:
+        raise InputError("--rounds must be at least 2")
+    if args.votes:
+        from arena.battles import read_battles
+
+        cubes = battle_cubes(read_battles(args.votes), args.task)
+    else:
+        from arena.aggregate import db_cubes
+        from arena.db import get_engine
+
+        cubes = db_cubes(get_engine(), args.task)
+    try:
+        if args.costs:
+            costs = read_costs(args.costs)
+        else:
+            from arena.catalog import model_stats
+            from arena.db import get_engine
+
+            costs = db_costs(model_stats(get_engine()))
+    except CostsFileError as exc:
+        raise InputError(str(exc)) from None
+    result = pareto_json(cubes, costs, rounds=args.rounds, seed=args.seed)
+    rows = [{"task": f["task"], "axis": f["axis"], **p} for f in result["fronts"] for p in f["points"]]
+    emit(result, args.format, rows, COLUMNS)
+    return 0
