@@ -145,14 +145,19 @@ def db_ranking_cubes(engine: Engine, tasks: list[str] | None = None) \
 def reweight(cubes: Mapping[str, Comparisons], report: VoterReport, mode: str,
              labels: tuple | None = None) -> dict[str, Comparisons]:
     """Each cube with its voters' weights for ``mode`` applied (votes without a voter id
-    keep weight 1)."""
+    keep weight 1). ``labels`` names the voters when the cubes' voters are codes into it."""
     if mode not in MODES:
         raise ScoringError(f"unknown voter mode {mode!r}; expected one of {', '.join(MODES)}")
     out = {}
     for task, cube in cubes.items():
-        names = cube.voters if cube.voters is not None else labels
-        if cube.voter is None or names is None:
+        if cube.voter is None or (cube.voters is None and labels is None):
             raise NoVotersError("these votes carry no voter ids: cannot exclude or weigh voters")
+        if labels is None:
+            names = cube.voters
+        elif cube.voters is None:
+            names = labels
+        else:                        # database cubes: their voter labels are codes into labels
+            names = [labels[int(i)] for i in cube.voters]
         weights = report.weights_for([str(x) for x in names], mode)
         weights[[str(x) == "" for x in names]] = 1.0
         out[task] = cube.reweighted(weights) if mode != "all" else cube
@@ -241,4 +246,17 @@ def rank_moves(result: dict[str, Any], task: str = OVERALL) -> list[dict[str, An
 
 __all__ = ["FAST_MS", "NoVotersError", "db_voter_data", "battle_voter_data", "voter_report",
            "report_json", "table_rows", "db_ranking_cubes", "reweight", "compare_boards",
-           "voter_leaderboards", "voter_votes", "rank_moves"]
+           "voter_leaderboards", "voter_votes", "rank_moves", "voters_overview"]
+
+
+def voters_overview(engine: Engine, mode: str = "exclude", task: str = OVERALL) -> dict[str, Any]:
+    """What the organiser's Voters tab shows: the crowd summary, the flagged voters with their
+    reasons, and how one task's ranks move when they are set aside (``mode``)."""
+    try:
+        data = db_voter_data(engine)
+    except NoVotersError as exc:
+        return {"summary": None, "flagged": [], "moves": [], "note": str(exc)}
+    report = assess_voters(data)
+    result = voter_leaderboards(mode, engine=engine, tasks=[task], report=report)
+    return {"summary": report.summary, "flagged": report.rows(flagged_only=True),
+            "moves": rank_moves(result, task), "note": ""}

@@ -84,12 +84,14 @@ def reliability(p_fav, agree, n, voter, n_voters, *, max_iter: int = 30):
 
 
 def reliability_without_model(eta, p_fav, agree, n, voter, left, right, n_voters, n_models,
-                              *, min_votes: int = 10):
+                              *, min_votes: int = 10, margin: float = 3.0):
     """Each voter's reliability leaving out the votes that show one model, shape
-    (n_voters, n_models): one Newton step from ``eta`` on the reduced log-likelihood.
+    (n_voters, n_models): one Newton step from ``eta`` on the reduced log-likelihood, then
+    moved ``margin`` standard errors towards 1 (the upper end of a confidence interval).
 
-    Where fewer than ``min_votes`` decisive votes remain without the model, the result is 1
-    (the voter is compared with the consensus itself).
+    The margin keeps a noisy estimate from a few remaining votes from making an honest
+    voter's wins for a model look surprising; where fewer than ``min_votes`` decisive votes
+    remain without the model, the result is 1 (the voter is compared with the consensus).
     """
     p = np.clip(p_fav, 0.5, 1 - _EPS)
     c = 2 * p - 1
@@ -113,5 +115,6 @@ def reliability_without_model(eta, p_fav, agree, n, voter, left, right, n_voters
     base = np.nan_to_num(eta, nan=1.0)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         step = np.where(h_rest > _EPS, g_rest / h_rest, 0.0)
-    out = np.clip(base + step, 0.0, 1.0)
+        se = np.where(h_rest > _EPS, 1.0 / np.sqrt(h_rest), np.inf)
+    out = np.clip(base + step + margin * se, 0.0, 1.0)
     return np.where(n_rest >= min_votes, out, 1.0)

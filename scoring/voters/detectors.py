@@ -145,8 +145,31 @@ def side_bias(data: VoterData, d: DecisiveRows, floor: float) -> Check:
                  d.gate.astype(float), {"n": n, "left": left, "expected": mean})
 
 
+def side_shift(d: DecisiveRows, n_voters: int, candidates: np.ndarray,
+               max_iter: int = 30) -> np.ndarray:
+    """Each candidate voter's own left/right habit: the shift ``delta`` on the logit scale with
+    ``sum n * sigmoid(logit(p_left) + delta) = left picks`` (0 for the other voters)."""
+    delta = np.zeros(n_voters)
+    rows = np.flatnonzero(candidates[d.voter])
+    if len(rows) == 0:
+        return delta
+    voter, n, left = d.voter[rows], d.n[rows], d.left_wins[rows]
+    p = np.clip(d.p_left[rows], 1e-9, 1 - 1e-9)
+    logit = np.log(p) - np.log1p(-p)
+    target = np.bincount(voter, left, n_voters)
+    for _ in range(max_iter):
+        q = 1 / (1 + np.exp(-(logit + delta[voter])))
+        k1 = np.bincount(voter, n * q, n_voters)
+        k2 = np.bincount(voter, n * q * (1 - q), n_voters)
+        step = np.where(candidates, (target - k1) / np.maximum(k2, 1e-9), 0.0)
+        delta = np.clip(delta + np.clip(step, -2, 2), -10, 10)
+        if np.max(np.abs(step)) < 1e-6:
+            break
+    return delta
+
+
 def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
-                eta: np.ndarray | None = None) -> Check:
+                eta: np.ndarray | None = None, shift: np.ndarray | None = None) -> Check:
     """Per voter and model: wins of the model when shown, against the consensus; the model
     with the strongest departure is reported (two-sided; one test per model shown).
 
@@ -155,7 +178,9 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
     ``eta * p + (1 - eta) * (1 - p)``: a voter who answers at random does "favour" the
     weakest model against the consensus, but that is not targeted rigging (and the person-fit
     and reliability checks say it), while a rigger who is honest elsewhere keeps a
-    reliability near 1 away from the model it pushes."""
+    reliability near 1 away from the model it pushes. ``shift`` (each voter's own left/right
+    habit, from :func:`side_shift`) keeps a left clicker's losses of a strong model shown on
+    the right from reading as a grudge against it: the side check already says it."""
     v, m = data.n_voters, data.n_models
     size = v * m
     li, ri = data.left[d.rows], data.right[d.rows]
@@ -165,6 +190,12 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
         el, er = eta[d.voter, li], eta[d.voter, ri]
         p_win_l = el * d.p_left + (1 - el) * (1 - d.p_left)
         p_win_r = er * (1 - d.p_left) + (1 - er) * d.p_left
+    if shift is not None and np.any(shift):
+        def moved(p_left):
+            p_left = np.clip(p_left, 1e-9, 1 - 1e-9)
+            return 1 / (1 + np.exp(-(np.log(p_left) - np.log1p(-p_left) + shift[d.voter])))
+
+        p_win_l, p_win_r = moved(p_win_l), 1 - moved(1 - p_win_r)
     wins_left, wins_right = d.left_wins, d.n - d.left_wins
     observed = np.bincount(gl, wins_left, size) + np.bincount(gr, wins_right, size)
     shown = np.bincount(gl, d.n, size) + np.bincount(gr, d.n, size)

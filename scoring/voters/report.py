@@ -196,10 +196,13 @@ def _run_checks(data: VoterData, weight, s: Settings):
     rows = det.DecisiveRows.build(data, cons, s.min_decisive)
     fit = det.person_fit(data, rows, s.misfit_floor)
     rel = det.crowd_reliability(data, rows, s.reliability_floor)
+    side = det.side_bias(data, rows, s.side_floor)
+    habit = (np.nan_to_num(np.abs(side.effect)) >= s.side_floor / 2) & (np.nan_to_num(np.abs(side.z)) >= 3)
+    shift = det.side_shift(rows, data.n_voters, habit)
     # The specific checks come first: their reasons say the most about what a voter did.
     checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes,
-                              eta=rel.detail["without_model"]),
-              det.side_bias(data, rows, s.side_floor),
+                              eta=rel.detail["without_model"], shift=shift),
+              side,
               det.tie_spam(data, cons, s.tie_floor, s.min_votes),
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
               det.gold(data, s.gold_p0, s.gold_floor, s.min_gold),

@@ -106,6 +106,10 @@ def _tilted(p, n, w, group, n_groups, s, mean, var, todo, max_iter):
     lo, hi = np.full(k, -bound), np.full(k, bound)
     t = np.clip((target - mean[todo]) / np.maximum(var[todo], _EPS), -bound, bound)
     logit_p = np.log(p) - np.log1p(-p)
+    # A sum at its smallest or largest value has its tilt at infinity: start there, and do not
+    # wait for those groups to converge.
+    at_edge = (target <= 1e-12) | (target >= top - 1e-12)
+    t = np.where(target <= 1e-12, -bound, np.where(target >= top - 1e-12, bound, t))
     for _ in range(max_iter):
         q = 1.0 / (1.0 + np.exp(-(logit_p + t[g] * w)))
         k1 = np.bincount(g, n * w * q, k)
@@ -117,7 +121,7 @@ def _tilted(p, n, w, group, n_groups, s, mean, var, todo, max_iter):
         bad = (step <= lo) | (step >= hi) | ~np.isfinite(step)
         new = np.where(bad, 0.5 * (lo + hi), step)
         t = new
-        if np.all(np.abs(diff) <= 1e-6 * (1 + np.abs(target))):
+        if np.all((np.abs(diff) <= 1e-6 * (1 + np.abs(target))) | at_edge):
             break
     # K(t) = sum n * log(1 - p + p e^{tw}) = sum n * (log(1 - p) + softplus(logit p + t w))
     z = logit_p + t[g] * w
