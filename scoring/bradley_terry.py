@@ -231,6 +231,8 @@ def fit_bradley_terry(data: Comparisons, *, ties: str = "half", position_bias: b
     """
     if ties not in TIE_MODELS:
         raise ScoringError(f"unknown ties {ties!r}; expected one of {', '.join(TIE_MODELS)}")
+    if ridge is not None and not ridge >= 0:
+        raise ScoringError("ridge must be >= 0")
     tie_model = TIE_MODELS[ties]
     data.require_votes()
     pairs = data.pairs()
@@ -256,11 +258,10 @@ def fit_bradley_terry(data: Comparisons, *, ties: str = "half", position_bias: b
                                "graph is not strongly connected (cut off: "
                                + ", ".join(cut_off) + "); use a ridge > 0")
         ridge = AUTO_RIDGE if ridge is None else ridge
-        mc = np.zeros((m, 4))
-        np.add.at(mc, i, counts[:, [0, 1, 2, 3]])
-        np.add.at(mc, j, counts[:, [1, 0, 2, 3]])
-        never_lose = [names[k] for k in range(m) if mc[k, 1] + mc[k, 2] + mc[k, 3] == 0]
-        never_win = [names[k] for k in range(m) if mc[k, 0] + mc[k, 2] + mc[k, 3] == 0]
+        per_model = data.model_counts()[active]         # wins, losses, ties, both_bad
+        drawn = per_model[:, 2] + per_model[:, 3]
+        never_lose = [names[k] for k in np.flatnonzero(per_model[:, 1] + drawn == 0)]
+        never_win = [names[k] for k in np.flatnonzero(per_model[:, 0] + drawn == 0)]
         notes.append(f"comparison graph not strongly connected: MAP fit with ridge {ridge:g}; "
                      "cut off from the main component: " + ", ".join(cut_off))
         if never_lose:
@@ -270,8 +271,6 @@ def fit_bradley_terry(data: Comparisons, *, ties: str = "half", position_bias: b
             notes.append("never won (score finite only through the ridge): "
                          + ", ".join(never_win))
     ridge = float(ridge or 0.0)
-    if ridge < 0:
-        raise ScoringError("ridge must be >= 0")
 
     fit_h = bool(position_bias)
     if fit_h and not _position_bias_identifiable(i, j, counts, m):

@@ -60,20 +60,19 @@ def sandwich_cov(data: Comparisons, fit: BTResult, *, cluster: bool = True) -> n
     m, tie = len(fit.models), TIE_MODELS[fit.ties]
     fit_h, tau = int(fit.position_bias), fit.params[m + fit.position_bias:]
     theta, h = fit.params[:m], fit.h
-    i, j = _active_rows(data, fit)
-    # one score per outcome for each possible (left, right) pair, then gathered per row
-    keys = i * m + j
-    table = tie.vote_scores(theta[np.arange(m * m) // m] - theta[np.arange(m * m) % m] + h, tau)
+    # the score of one vote of each outcome for every (left, right) pair, gathered per row
+    cell = np.arange(m * m)
+    table = tie.vote_scores(theta[cell // m] - theta[cell % m] + h, tau)     # (m*m, 4, q)
     if data.voter is None or not cluster:
         pairs = data.pairs()
-        pi, pj = _active_rows(pairs, fit)
-        pk = pi * m + pj
-        s = table[pk]                                           # (n, 4, q)
+        i, j = _active_rows(pairs, fit)
+        s = table[i * m + j]
         local = np.einsum("nk,nka,nkb->nab", pairs.counts, s, s)
-        _, meat = assemble(pi, pj, m, np.zeros((len(pi), s.shape[2])), local, fit_h, len(tau))
+        _, meat = assemble(i, j, m, np.zeros((len(i), s.shape[2])), local, fit_h, len(tau))
     else:
-        q = table.shape[2]
-        g = np.zeros((len(keys), q))
+        i, j = _active_rows(data, fit)
+        keys = i * m + j
+        g = np.zeros((len(keys), table.shape[2]))
         for k in range(4):
             g += data.counts[:, k, None] * table[keys, k, :]
         meat = _cluster_meat(data.voter, i, j, g, m, fit_h, len(fit.params))
