@@ -192,29 +192,32 @@ def run_models(arena: Arena, entrants: Sequence[Entrant], items: Sequence[Item],
 
 
 def _run_one_model(arena, entrant, pending, options, summary, bar, failed) -> None:
-    name, warm = entrant.spec.name, options.warmup
+    warm = options.warmup
     for item in pending:
-        images = load_item_images(arena.media, item)
-        try:
-            image, fields = edit_and_measure(entrant, _request(item, images, options.seed), options, warm)
-        except Exception as exc:  # noqa: BLE001 - any failure of a model on an item is recorded
-            record_failure(arena.engine, item.id, entrant.model.id, f"{type(exc).__name__}: {exc}")
-            summary.failed[name] += 1
-            bar.update()
-            continue
-        warm = 0
-        metrics = item_metrics(item, images, image, ocr=options.ocr)
-        try:
-            add_output(arena.engine, arena.media, item=item, model=entrant.model, image=image,
-                       seed=options.seed, settings=_plain(entrant.editor.settings),
-                       metrics=metrics, **fields)
-        except IntegrityError:  # another run stored this pair meanwhile
-            summary.skipped[name] += 1
-        else:
-            if (item.id, entrant.model.id) in failed:
-                clear_failure(arena.engine, item.id, entrant.model.id)
-            summary.made[name] += 1
+        outcome = _run_pair(arena, entrant, item, options, warm, (item.id, entrant.model.id) in failed)
+        getattr(summary, outcome)[entrant.spec.name] += 1
+        warm = 0 if outcome == "made" else warm
         bar.update()
+
+
+def _run_pair(arena, entrant, item, options, warmup, failed_before) -> str:
+    """Edit, measure, score and store one pair: ``"made"``, ``"skipped"`` or ``"failed"``."""
+    try:
+        images = load_item_images(arena.media, item)
+        image, fields = edit_and_measure(entrant, _request(item, images, options.seed), options, warmup)
+        metrics = item_metrics(item, images, image, ocr=options.ocr)
+    except Exception as exc:  # noqa: BLE001 - any failure of a model on an item is recorded
+        record_failure(arena.engine, item.id, entrant.model.id, f"{type(exc).__name__}: {exc}")
+        return "failed"
+    try:
+        add_output(arena.engine, arena.media, item=item, model=entrant.model, image=image,
+                   seed=options.seed, settings=_plain(entrant.editor.settings),
+                   metrics=metrics, **fields)
+    except IntegrityError:  # another run stored this pair meanwhile
+        return "skipped"
+    if failed_before:
+        clear_failure(arena.engine, item.id, entrant.model.id)
+    return "made"
 
 
 def generate(arena: Arena, specs: Sequence[ModelSpec], *, tasks: Sequence[str] | None = None,
