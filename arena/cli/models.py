@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from arena.cli.output import add_format_option, emit
 
-COLUMNS = ("model", "kind", "outputs", "votes", "latency_s", "cost_usd")
+COLUMNS = ("model", "kind", "outputs", "votes", "latency_s", "latency_p90_s", "cost_usd", "device", "threads")
 
 
 def add_parser(sub) -> None:
