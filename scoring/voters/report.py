@@ -42,7 +42,8 @@ class Settings:
     ``reliability_floor``; a share of all votes for ``tie_floor``; the share of votes faster
     than ``fast_ms`` for ``speed_floor`` (tested against ``speed_p0``); the agreement share of
     planted repeats and the accuracy on gold pairs for ``retest_floor`` and ``gold_floor``
-    (tested against ``retest_p0`` and ``gold_p0``).
+    (tested against ``retest_p0`` and ``gold_p0``). ``use_durations=False`` leaves the speed
+    check out even when durations are known.
     """
 
     alpha: float = 0.05
@@ -115,7 +116,11 @@ class VoterReport:
         return np.array([w[index[x]] if x in index else 1.0 for x in labels])
 
     def rows(self, *, flagged_only: bool = False) -> list[dict]:
-        """One JSON-ready dict per voter, flagged voters first, then by votes."""
+        """One JSON-ready dict per voter, flagged voters first, then by votes.
+
+        ``weight`` is the voter's weight in the reliability-weighted refit; the other keys
+        are the counts, the flags with their reasons and each check's statistic.
+        """
         order = np.lexsort((np.arange(len(self.voters)), -self.votes, ~self.flagged))
         weight = self.weights("weighted")
         out = []
@@ -216,7 +221,8 @@ def _decide(checks, n_voters, s: Settings):
     for c in checks:
         tested |= c.tested
     n_tested = max(int(tested.sum()), 1)
-    per_test = s.alpha / (n_tested * len(checks))
+    n_checks = max(sum(bool(c.tested.any()) for c in checks), 1)   # checks that ran at all
+    per_test = s.alpha / (n_tested * n_checks)
     hits = []
     for c in checks:
         with np.errstate(invalid="ignore"):
@@ -297,7 +303,7 @@ def _summary(data, checks, hits, tested, flagged, per_test, rounds, s) -> dict:
     out = {"voters": int(data.n_voters), "tested": int(tested.sum()),
            "flagged": int(flagged.sum()), "alpha": s.alpha, "per_test_alpha": per_test,
            "z_threshold": float(-ndtri(per_test)), "rounds": rounds,
-           "checks": [c.name for c in checks],
+           "checks": [c.name for c in checks if c.tested.any()],
            "flagged_by": {c.name: int(h.sum()) for c, h in zip(checks, hits)},
            "votes": int(round(float(data.counts.sum()))),
            "flagged_votes": int(round(float(data.votes()[flagged].sum())))}
