@@ -202,7 +202,8 @@ def _run_checks(data: VoterData, weight, s: Settings):
     fit = det.person_fit(data, rows, s.misfit_floor)
     rel = det.crowd_reliability(data, rows, s.reliability_floor)
     side = det.side_bias(data, rows, s.side_floor)
-    habit = (np.nan_to_num(np.abs(side.effect)) >= s.side_floor / 2) & (np.nan_to_num(np.abs(side.z)) >= 3)
+    habit = ((np.nan_to_num(np.abs(side.effect)) >= s.side_floor / 2)
+             & (np.nan_to_num(np.abs(side.z)) >= 3))            # an established side habit
     shift = det.side_shift(rows, data.n_voters, habit)
     # The specific checks come first: their reasons say the most about what a voter did.
     checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes,
