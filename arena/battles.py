@@ -18,7 +18,9 @@ WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 #: Stored vote choice → battle-format winner.
 CHOICE_TO_WINNER = {"left": "model_a", "right": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 REQUIRED = ("model_a", "model_b", "winner")
-OPTIONAL = ("judge", "task", "tstamp", "item", "duration_ms")
+OPTIONAL = ("judge", "task", "tstamp", "item", "duration_ms", "check")
+#: Columns read as dictionary-encoded strings from Parquet.
+STRING_COLUMNS = ("model_a", "model_b", "winner", "judge", "task", "category", "check")
 FORMATS = ("json", "jsonl", "csv", "parquet")
 
 
@@ -73,6 +75,39 @@ def read_battles(path: str | Path, fmt: str | None = None) -> dict[str, np.ndarr
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BattleFileError(f"{path}: not a readable {fmt} vote file ({first})") from None
     return battle_columns(table, source=str(path))
+
+
+def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
+    """A vote file as an Arrow table, for ranking: the battle columns plus ``check``.
+
+    Parquet is read batch by batch with its string columns dictionary-encoded (no Python object
+    per vote); other formats go through :func:`read_battles`. ``category`` is renamed ``task``;
+    with ``ordered`` the rows are sorted by ``tstamp`` when the file has it (vote order, for Elo).
+    """
+    path = Path(path)
+    if detect_format(path) == "parquet" and path.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+            wanted = [c for c in (*STRING_COLUMNS, *(("tstamp",) if ordered else ())) if c in names]
+            reader = pq.ParquetFile(path, memory_map=True,
+                                    read_dictionary=[c for c in wanted if c in STRING_COLUMNS])
+            batches = list(reader.iter_batches(batch_size=1 << 18, columns=wanted, use_threads=False))
+            table = pa.Table.from_batches(batches) if batches \
+                else reader.schema_arrow.empty_table().select(wanted)
+        except (pa.ArrowException, OSError) as exc:
+            raise BattleFileError(f"{path}: not a readable parquet vote file ({exc})") from None
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise BattleFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    else:
+        table = pa.table(read_battles(path))
+    if "task" not in table.column_names and "category" in table.column_names:
+        table = table.rename_columns(["task" if c == "category" else c for c in table.column_names])
+    if ordered and "tstamp" in table.column_names:
+        table = table.sort_by("tstamp")
+    return table
 
 
 def battle_columns(table: pa.Table | Mapping[str, Any], source: str = "votes") -> dict[str, np.ndarray]:

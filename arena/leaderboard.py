@@ -7,31 +7,48 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
+import pyarrow as pa
 
-from scoring.data import Comparisons
-from scoring.errors import ScoringError
+from arena.battles import WINNERS, BattleFileError
+from scoring.data import Comparisons, Votes
+from scoring.errors import ScoringError, UnknownOutcomeError
 from scoring.leaderboard import rank
 
 OVERALL = "overall"
 
 
-def battle_cubes(cols: Mapping[str, np.ndarray], tasks: list[str] | None = None) -> dict[str, Comparisons]:
-    """Per-task and overall comparisons from battle-format columns (see ``arena.battles``)."""
-    def cube(keep) -> Comparisons:
-        voter = cols["judge"][keep] if "judge" in cols else None
-        return Comparisons.from_battles(cols["model_a"][keep], cols["model_b"][keep],
-                                        cols["winner"][keep], voter=voter)
+def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = None, *,
+                 ordered: bool = False) -> dict[str, Comparisons | Votes]:
+    """Per-task and overall comparisons from battle-format votes (an Arrow table or columns).
 
-    everything = np.ones(len(cols["winner"]), dtype=bool)
-    present = sorted(set(cols["task"].astype(str)) - {""}) if "task" in cols else []
+    Planted repeat checks (``check == "repeat"``, as exported) are left out, as in the
+    database's ranking. With ``ordered`` each value is a :class:`scoring.data.Votes` in row order
+    (for Elo).
+    """
+    import pyarrow.compute as pc
+
+    table = votes if isinstance(votes, pa.Table) else pa.table(dict(votes))
+    if "check" in table.column_names:
+        table = table.filter(pc.not_equal(table["check"].cast(pa.string()).fill_null(""), "repeat"))
+    build = Votes.from_battles if ordered else Comparisons.from_battles
+
+    def cube(t: pa.Table):
+        voter = t["judge"] if "judge" in t.column_names else None
+        try:
+            return build(t["model_a"], t["model_b"], t["winner"], voter=voter)
+        except UnknownOutcomeError as exc:
+            raise BattleFileError("unknown winner label(s) " + ", ".join(map(repr, exc.labels[:5]))
+                                  + "; expected one of " + ", ".join(WINNERS)) from None
+
+    task_col = table["task"].cast(pa.string()) if "task" in table.column_names else None
+    present = sorted(x for x in pc.unique(task_col).to_pylist() if x) if task_col is not None else []
     wanted = present if tasks is None else [t for t in tasks if t != OVERALL]
     cubes = {}
     if tasks is None or OVERALL in tasks:
-        cubes[OVERALL] = cube(everything)
+        cubes[OVERALL] = cube(table)
     for task in wanted:
-        keep = cols["task"].astype(str) == task if "task" in cols else ~everything
-        cubes[task] = cube(keep)
+        keep = pc.equal(task_col, task) if task_col is not None else pa.array([False] * table.num_rows)
+        cubes[task] = cube(table.filter(keep))
     return cubes
 
 

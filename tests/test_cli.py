@@ -131,3 +131,19 @@ def test_pareto_from_vote_and_costs_files(tmp_path, env):
     bad.write_text("model,latency_s\nalpha,fast\n")
     done = run_cli(["pareto", "--votes", str(votes), "--costs", str(bad)], env)
     assert done.returncode == 2 and "latency_s 'fast' is not a number" in done.stderr
+
+
+def test_compare_a_rank_output_with_a_public_board(tmp_path, env):
+    votes = tmp_path / "votes.jsonl"
+    write_battles(BATTLES, votes)
+    ours = tmp_path / "ours.json"
+    ours.write_text(run_cli(["rank", "--votes", str(votes), "--task", "recolor"], env).stdout)
+    public = tmp_path / "public.csv"
+    public.write_text("model,rank\ngamma,1\nbeta,2\nalpha,3\n")  # the reverse of ours
+    done = run_cli(["compare", str(ours), str(public), "--task", "recolor"], env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["comparisons"][0]
+    assert result["kendall_tau_b"] == pytest.approx(-1.0) and result["spearman"] == pytest.approx(-1.0)
+    assert {s["model"]: s["shift"] for s in result["shifts"]} == {"alpha": 2, "beta": 0, "gamma": -2}
+    done = run_cli(["compare", str(ours), str(tmp_path / "missing.csv")], env)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1

@@ -96,14 +96,13 @@ def test_importing_scoring_is_light():
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_vote_cubes_equal_the_battle_cubes_of_read_battles(tmp_path, fmt):
-    from arena.battles import read_battles
-    from arena.cli.rank import read_vote_table, vote_cubes
+def test_arrow_table_cubes_equal_the_cubes_of_numpy_columns(tmp_path, fmt):
+    from arena.battles import read_battle_table, read_battles
     from arena.leaderboard import battle_cubes
 
     path = tmp_path / f"votes.{fmt}"
     write_battles(battles(), path)
-    ours = vote_cubes(read_vote_table(str(path)), None)
+    ours = battle_cubes(read_battle_table(str(path)), None)
     theirs = battle_cubes(read_battles(path))
     assert list(ours) == list(theirs) == ["overall", "recolor", "style"]
     assert all(ours[t].digest() == theirs[t].digest() for t in ours)

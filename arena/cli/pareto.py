@@ -29,9 +29,9 @@ def run(args) -> int:
     if args.rounds < 2:
         raise InputError("--rounds must be at least 2")
     if args.votes:
-        from arena.battles import read_battles
+        from arena.battles import read_battle_table
 
-        cubes = battle_cubes(read_battles(args.votes), args.task)
+        cubes = battle_cubes(read_battle_table(args.votes), args.task)
     else:
         from arena.aggregate import db_cubes
         from arena.db import get_engine

@@ -1,11 +1,9 @@
 """``arena rank``: per-task and overall leaderboards from a vote file or the database.
 
-With ``--votes FILE`` the votes stay in Arrow columns: Parquet is read column-wise with its
-string columns dictionary-encoded (no Python object per vote), other formats through
-:func:`arena.battles.read_battles`; the columns go straight to
-:meth:`scoring.data.Comparisons.from_battles` (or :class:`scoring.data.Votes` for Elo, replayed
-in ``tstamp`` order when the file has it, else in file order). This path imports no gradio,
-torch, diffusers or sqlalchemy.
+With ``--votes FILE`` the votes stay in Arrow columns (:func:`arena.battles.read_battle_table`)
+and go straight to :meth:`scoring.data.Comparisons.from_battles` (or :class:`scoring.data.Votes`
+for Elo, replayed in ``tstamp`` order when the file has it, else in file order). This path
+imports no gradio, torch, diffusers or sqlalchemy.
 """
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ from arena.cli import InputError
 from arena.cli.output import add_format_option, emit
 
 COLUMNS = ("task", "rank", "model", "score", "ci_low", "ci_high", "votes", "provisional")
-STRING_COLUMNS = ("model_a", "model_b", "winner", "judge", "task", "category")
 
 
 def add_parser(sub) -> None:
@@ -39,78 +36,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def read_vote_table(path: str, ordered: bool = False):
-    """The battle columns of a vote file as an Arrow table (``category`` renamed ``task``)."""
-    import pyarrow as pa
-
-    from arena.battles import BattleFileError, REQUIRED, detect_format, read_battles
-
-    if detect_format(path) == "parquet" and _is_file(path):
-        import pyarrow.parquet as pq
-
-        try:
-            names = pq.read_schema(path).names
-            wanted = [c for c in (*STRING_COLUMNS, *(("tstamp",) if ordered else ())) if c in names]
-            # batch by batch, strings as dictionaries: a fraction of read_table's time and memory
-            reader = pq.ParquetFile(path, memory_map=True,
-                                    read_dictionary=[c for c in wanted if c in STRING_COLUMNS])
-            batches = list(reader.iter_batches(batch_size=1 << 18, columns=wanted, use_threads=False))
-            table = pa.Table.from_batches(batches) if batches \
-                else reader.schema_arrow.empty_table().select(wanted)
-        except (pa.ArrowException, OSError) as exc:
-            raise BattleFileError(f"{path}: not a readable parquet vote file ({exc})") from None
-        missing = [c for c in REQUIRED if c not in names]
-        if missing:
-            raise BattleFileError(f"{path}: missing column(s) {', '.join(missing)}")
-    else:
-        cols = read_battles(path)
-        table = pa.table({k: v for k, v in cols.items()})
-    if "task" not in table.column_names and "category" in table.column_names:
-        table = table.rename_columns(["task" if c == "category" else c for c in table.column_names])
-    if ordered and "tstamp" in table.column_names:
-        table = table.sort_by("tstamp")
-    return table
-
-
-def _is_file(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).is_file()
-
-
-def vote_cubes(table, tasks: list[str] | None, ordered: bool = False) -> dict:
-    """``{task: Comparisons}`` (or ``Votes`` when ``ordered``): overall, then each task."""
-    from arena.battles import BattleFileError
-    from arena.leaderboard import OVERALL
-    from scoring.data import Comparisons, Votes
-    from scoring.errors import UnknownOutcomeError
-
-    build = Votes.from_battles if ordered else Comparisons.from_battles
-
-    def cube(t):
-        voter = t["judge"] if "judge" in t.column_names else None
-        try:
-            return build(t["model_a"], t["model_b"], t["winner"], voter=voter)
-        except UnknownOutcomeError as exc:
-            raise BattleFileError("unknown winner label(s) " + ", ".join(map(repr, exc.labels[:5]))
-                                  + "; expected one of model_a, model_b, tie, tie (bothbad)") from None
-
-    task_col = None
-    if "task" in table.column_names:
-        import pyarrow.compute as pc    # only when there are tasks to split (about 70 ms)
-
-        task_col = table["task"].cast("string")
-    present = sorted(x for x in pc.unique(task_col).to_pylist() if x) if task_col is not None else []
-    wanted = present if tasks is None else [t for t in tasks if t != OVERALL]
-    cubes = {}
-    if tasks is None or OVERALL in tasks:
-        cubes[OVERALL] = cube(table)
-    for task in wanted:
-        keep = pc.equal(task_col, task) if task_col is not None else [False] * table.num_rows
-        cubes[task] = cube(table.filter(keep))
-    return cubes
-
-
 def run(args) -> int:
     if args.metric:
         from arena.cli.metrics import run_rank_by_metric
@@ -126,7 +51,10 @@ def run(args) -> int:
     if ordered and args.voters != "all":
         raise InputError("--voters exclude or weighted needs --method bt")
     if args.votes:
-        cubes = vote_cubes(read_vote_table(args.votes, ordered), args.task, ordered)
+        from arena.battles import read_battle_table
+        from arena.leaderboard import battle_cubes
+
+        cubes = battle_cubes(read_battle_table(args.votes, ordered=ordered), args.task, ordered=ordered)
     elif ordered:
         raise InputError("--method elo needs --votes FILE: Elo depends on the order of the votes")
     else:
