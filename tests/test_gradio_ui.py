@@ -39,9 +39,26 @@ def test_leaderboard_tab_shows_the_recorded_votes(client):
     client.predict(voter_id="ui-voter-0002", task_name="text_edit", api_name="/start")
     for _ in range(4):
         client.predict(t="text_edit", v="ui-voter-0002", api_name="/vote_right")
-    table, summary = client.predict(task_name="text_edit", api_name="/leaderboard")
+    table, summary, _ = client.predict(task_name="text_edit", mode_name="all", api_name="/leaderboard")
     votes = int(re.match(r"\*\*(\d+) votes\*\*", summary).group(1))
     assert votes >= 4
     assert table["headers"][:3] == ["Rank", "Model", "Score"]
     assert len(table["data"]) >= 2
     assert sum(row[4] for row in table["data"]) == 2 * votes  # each vote counts for two models
+
+
+def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, tmp_path):
+    client.predict(voter_id="ui-voter-0003", task_name="object_removal", api_name="/start")
+    for _ in range(6):
+        client.predict(t="object_removal", v="ui-voter-0003", api_name="/vote_left")
+    table, summary, _ = client.predict(task_name="object_removal", mode_name="exclude",
+                                       api_name="/leaderboard")
+    assert table["headers"][-1] == "Rank change" and table["data"]
+    assert "votes** on object_removal" in summary
+    models = [row[1].replace(" (provisional)", "") for row in table["data"]]
+    board = tmp_path / "public.csv"
+    board.write_text("model,rank\n" + "".join(f"{m},{i}\n" for i, m in enumerate(reversed(models), 1)))
+    shifts, text = client.predict(task_name="object_removal", path=gradio_client.handle_file(str(board)),
+                                  api_name="/compare_board")
+    assert f"{len(models)} models in common" in text and "Kendall tau-b -1.00" in text
+    assert sorted(row[0] for row in shifts["data"]) == sorted(models)

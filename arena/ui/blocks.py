@@ -8,6 +8,7 @@ from arena.context import Arena
 from arena.ui.leaderboard_tab import build_leaderboard_tab
 from arena.ui.pareto_tab import build_pareto_tab
 from arena.ui.vote_tab import build_vote_tab
+from arena.ui.voters_tab import build_voters_tab
 
 CSS = """
 .pa-instruction { font-size: 1.15rem; font-weight: 600; margin: 0.25rem 0 0.5rem; }
@@ -38,7 +39,7 @@ document.addEventListener('keydown', function (e) {
 
 
 def build_blocks(arena: Arena) -> gr.Blocks:
-    """The Vote and Leaderboard tabs bound to ``arena``."""
+    """The Vote, Leaderboard, Pareto and Voters tabs bound to ``arena``."""
     tasks = task_names(arena.engine)
     with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
         gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
@@ -47,9 +48,12 @@ def build_blocks(arena: Arena) -> gr.Blocks:
             with gr.Tab("Vote", id="vote"):
                 build_vote_tab(arena, blocks, tasks)
             with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
-                task, show, outputs = build_leaderboard_tab(arena, tasks)
+                board_inputs, show, outputs = build_leaderboard_tab(arena, tasks)
             with gr.Tab("Pareto", id="pareto") as pareto_tab:
                 pareto_inputs, show_pareto, pareto_outputs = build_pareto_tab(arena, tasks)
-        board_tab.select(show, task, outputs, api_name=False)
+            with gr.Tab("Voters", id="voters") as voters_tab:
+                voter_inputs, show_voters, voter_outputs = build_voters_tab(arena)
+        board_tab.select(show, board_inputs, outputs, api_name=False)
+        voters_tab.select(show_voters, voter_inputs, voter_outputs, api_name=False)
         pareto_tab.select(show_pareto, pareto_inputs, pareto_outputs, api_name=False)
     return blocks

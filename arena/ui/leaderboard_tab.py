@@ -1,51 +1,127 @@
-"""The Leaderboard tab: per-task Bradley-Terry scores with 95% intervals and latencies."""
+"""The Leaderboard tab: per-task Bradley-Terry scores with 95% intervals and latencies, with a
+choice of all votes or flagged voters set aside, and agreement between tasks and with a board
+from elsewhere."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from arena.aggregate import db_cubes
+from arena.board_agreement import against_file, between_tasks
+from arena.boards import BoardFileError
 from arena.catalog import model_stats
 from arena.context import Arena
-from arena.leaderboard import OVERALL, board_json
+from arena.leaderboard import OVERALL, leaderboards
+from arena.voter_quality import NoVotersError, voter_leaderboards
+from scoring.errors import ScoringError
 
-HEADERS = ["Rank", "Model", "Score", "95% CI", "Votes", "Both bad", "Median latency"]
+HEADERS = ["Rank", "Model", "Score", "95% CI", "Votes", "Both bad", "Median latency", "Rank change"]
+MODES = {"All votes": "all", "Flagged voters excluded": "exclude", "Reliability-weighted": "weighted"}
+TASK_HEADERS = ["Task", "Task", "Models in common", "Kendall tau-b", "Spearman", "Top-3 overlap"]
+SHIFT_HEADERS = ["Model", "Position here", "Position there", "Shift"]
 
 
-def leaderboard_rows(arena: Arena, task: str) -> tuple[list[list[Any]], str]:
-    """Table rows for one task and a one-line summary."""
-    cubes = db_cubes(arena.engine, [task])
-    board = board_json(task, cubes[task])
+def _boards(arena: Arena, mode: str, tasks: list[str] | None) -> tuple[dict[str, Any], str]:
+    """The rank JSON in ``mode``, falling back to all votes (with a note) when it cannot apply."""
+    if mode != "all":
+        try:
+            return voter_leaderboards(mode, engine=arena.engine, tasks=tasks), ""
+        except (NoVotersError, ScoringError) as exc:
+            return leaderboards(db_cubes(arena.engine, tasks)), f"Showing all votes: {exc}."
+    return leaderboards(db_cubes(arena.engine, tasks)), ""
+
+
+def _median(values: dict[str, float]) -> float | None:
+    ordered = sorted(values.values())
+    return ordered[len(ordered) // 2] if ordered else None
+
+
+def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[list[Any]], str]:
+    """Table rows for one task and a summary (votes, position bias, warnings)."""
+    result, note = _boards(arena, mode, [task])
+    board = result["leaderboards"][0]
     latency = {m["model"]: m["latency_s"] for m in model_stats(arena.engine)}
     rows = []
     for r in board["rows"]:
         lat = latency.get(r["model"], {})
-        median = lat.get(task) if task != OVERALL else (sorted(lat.values())[len(lat) // 2] if lat else None)
+        median = lat.get(task) if task != OVERALL else _median(lat)
+        change = r.get("rank_change")
         rows.append([
             r["rank"], r["model"] + (" (provisional)" if r.get("provisional") else ""),
             round(r["score"], 1), f"{r['ci_low']:.0f} – {r['ci_high']:.0f}", r["votes"],
             f"{100 * r['both_bad_rate']:.0f}%" if r.get("both_bad_rate") is not None else "",
             f"{median * 1000:.1f} ms" if median is not None else "",
+            "" if change is None else f"{change:+d}" if change else "0",
         ])
     summary = f"**{board['votes']} votes** on {task}."
-    if board.get("warnings"):
-        summary += " " + " ".join(board["warnings"])
+    bias = board.get("position_bias")
+    if bias and bias.get("p_left") is not None:
+        summary += (f" Position bias: between equal models the left image wins "
+                    f"{100 * bias['p_left']:.0f}% (95% CI {100 * bias['p_left_low']:.0f}–"
+                    f"{100 * bias['p_left_high']:.0f}%); scores are corrected for it.")
+    for text in [note, *board.get("warnings", [])]:
+        if text:
+            summary += " " + text
     return rows, summary
 
 
+def task_agreement_rows(arena: Arena) -> list[list[Any]]:
+    """Pairwise agreement between the task boards that share models."""
+    boards = leaderboards(db_cubes(arena.engine))["leaderboards"]
+    return [[r["task_a"], r["task_b"], r["models"], _num(r["kendall_tau_b"]), _num(r["spearman"]),
+             _num(r["top_k_overlap"])] for r in between_tasks(boards)]
+
+
+def file_agreement(arena: Arena, task: str, path: str | None) -> tuple[list[list[Any]], str]:
+    """Shifts and a summary of our board of ``task`` against an uploaded board file."""
+    if not path:
+        return [], "Upload a board (our rank JSON, or CSV with model and score or rank) to compare."
+    board = leaderboards(db_cubes(arena.engine, [task]))["leaderboards"][0]
+    try:
+        result = against_file(board, path)
+    except (BoardFileError, ScoringError) as exc:
+        return [], f"Cannot compare with {Path(path).name}: {exc}"
+    rows = [[s["model"], s["position_a"], s["position_b"], s["shift"]] for s in result["shifts"]]
+    text = (f"**{Path(path).name} against {task}**: {result['models']} models in common, Kendall "
+            f"tau-b {_num(result['kendall_tau_b'])}, Spearman {_num(result['spearman'])}, top-"
+            f"{result['k']} overlap {_num(result['top_k_overlap'])}.")
+    if result["only_in_b"]:
+        text += f" Only there: {', '.join(result['only_in_b'])}."
+    return rows, text
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
 def build_leaderboard_tab(arena: Arena, task_choices: list[str]):
-    """Lay out the Leaderboard tab; returns (task dropdown, show callback, its outputs)."""
+    """Lay out the Leaderboard tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
         task = gr.Dropdown(choices=[OVERALL] + task_choices, value=OVERALL, label="Task",
                            elem_id="board-task")
+        mode = gr.Radio(choices=list(MODES.items()), value="all", label="Votes")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown("")
     table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="board")
+    with gr.Accordion("Do the rankings agree?", open=False):
+        gr.Markdown("Between tasks that share models, and with a board from elsewhere.")
+        tasks_table = gr.Dataframe(headers=TASK_HEADERS, interactive=False)
+        upload = gr.File(label="Board to compare (rank JSON or CSV)", file_types=[".json", ".csv"],
+                         type="filepath")
+        upload_summary = gr.Markdown("")
+        shifts = gr.Dataframe(headers=SHIFT_HEADERS, interactive=False)
 
-    def show(task_name: str):
-        return leaderboard_rows(arena, task_name)
+    def show(task_name: str, mode_name: str):
+        return (*leaderboard_rows(arena, task_name, mode_name), task_agreement_rows(arena))
 
-    task.change(show, task, [table, summary], api_name="leaderboard")
-    refresh.click(show, task, [table, summary], api_name=False)
-    return task, show, [table, summary]
+    def compare(task_name: str, path: str | None):
+        return file_agreement(arena, task_name, path)
+
+    outputs = [table, summary, tasks_table]
+    for trigger in (task.change, mode.change):
+        trigger(show, [task, mode], outputs, api_name="leaderboard" if trigger == task.change else False)
+    refresh.click(show, [task, mode], outputs, api_name=False)
+    upload.change(compare, [task, upload], [shifts, upload_summary], api_name="compare_board")
+    return [task, mode], show, outputs
