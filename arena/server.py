@@ -7,6 +7,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from arena.api import build_router  # noqa: E402
 from arena.catalog import count_items  # noqa: E402
@@ -17,6 +18,11 @@ from arena.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 def build_app(arena: Arena) -> FastAPI:
     """The FastAPI app with the API routes and the Gradio UI."""
     app = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated): without
+    # this, the mounted Gradio app would answer cross-origin requests with credentials.
+    origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                       allow_headers=["content-type"])
     app.include_router(build_router(arena))
     return gr.mount_gradio_app(app, build_blocks(arena), path="/", css=CSS, head=HEAD,
                                footer_links=["api"])

@@ -105,3 +105,12 @@ def test_pareto_fronts_combine_votes_with_measured_latency(client):
     for p in points:
         assert 0.0 <= p["p_front"] <= 1.0 and (p["on_front"] or p["dominated_by"])
     assert client.get("/api/pareto", params={"task": "nope"}).status_code == 404
+
+
+def test_other_sites_get_no_cross_origin_access(client):
+    evil = {"Origin": "https://evil.example"}
+    assert "access-control-allow-origin" not in client.get("/api/tasks", headers=evil).headers
+    preflight = client.options("/api/votes", headers={**evil, "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+    page = client.get("/config", headers=evil)
+    assert page.headers.get("access-control-allow-origin") not in ("*", "https://evil.example")
