@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+pip_log=$(mktemp)
+if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt >"$pip_log" 2>&1; then
+  cat "$pip_log"; exit 1
+fi
+rm -f "$pip_log"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v chromium >/dev/null 2>&1; then
