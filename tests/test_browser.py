@@ -46,6 +46,15 @@ def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, t
     page.keyboard.press("2")
     page.wait_for_function("document.querySelector('#reveal').innerText.includes('B is better')",
                            timeout=30_000)
+    shown = page.locator(".pa-a img").get_attribute("src")
+
+    # Keys do nothing while another tab is shown.
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.keyboard.press("3")
+    page.wait_for_timeout(1000)
+    page.get_by_role("tab", name="Vote", exact=True).click()
+    assert "B is better" in page.locator("#reveal").inner_text()
+    assert page.locator(".pa-a img").get_attribute("src") == shown
 
     # A and B sit side by side on a phone, with the vote buttons visible without scrolling.
     a_box, b_box = page.locator(".pa-a img").bounding_box(), page.locator(".pa-b img").bounding_box()

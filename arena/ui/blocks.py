@@ -27,12 +27,17 @@ CSS = """
 
 HEAD = """
 <script>
+// Keys 1-4 vote on the visible pair (Vote or Annotate tab); typing in a field is left alone.
 document.addEventListener('keydown', function (e) {
   var t = e.target;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
-  var ids = {'1': 'vote-a', '2': 'vote-b', '3': 'vote-tie', '4': 'vote-bad'};
-  var el = ids[e.key] && document.getElementById(ids[e.key]);
-  if (el) { e.preventDefault(); el.click(); }
+  var ids = {'1': ['vote-a', 'ann-a'], '2': ['vote-b', 'ann-b'], '3': ['vote-tie', 'ann-tie'],
+             '4': ['vote-bad', 'ann-bad']}[e.key] || [];
+  for (var i = 0; i < ids.length; i++) {
+    var el = document.getElementById(ids[i]);
+    if (el && el.offsetParent !== null && !el.disabled) { e.preventDefault(); el.click(); return; }
+  }
 });
 </script>
 """
