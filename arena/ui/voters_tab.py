@@ -75,7 +75,7 @@ def build_voters_tab(arena: Arena):
         task = gr.Dropdown(choices=[OVERALL] + task_names(arena.engine), value=OVERALL,
                            label="Task", elem_id="voters-task")
         mode = gr.Radio(list(MODES), value=next(iter(MODES)), label="Ranking without them")
-        refresh = gr.Button("Refresh", min_width=0, scale=0)
+        refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown("")
     flagged = gr.Dataframe(headers=FLAGGED_HEADERS, interactive=False, wrap=True,
                            elem_id="voters-flagged")
