@@ -1,0 +1,59 @@
+"""``arena queue``: give an annotator a queue of pairs to judge, and the link to open."""
+from __future__ import annotations
+
+from arena.cli import InputError
+from arena.cli.output import add_format_option, emit
+
+COLUMNS = ("annotator", "task", "added", "total", "done", "skipped", "pending", "gold", "repeats", "url")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "queue", help="give an annotator a queue of pairs (Annotate tab) and print its link",
+        description="Issue --size pairs of --task to an annotator, in order, through the same "
+                    "path as public votes (planted checks included), and print the queue's "
+                    "progress and the link the annotator opens. Running it again for the same "
+                    "annotator adds to the end of their queue; --size 0 only prints the "
+                    "progress. Uses the database named by $DATABASE_URL.")
+    p.add_argument("--annotator", metavar="ID",
+                   help="annotator id, 8-64 letters, digits, '-' or '_' (default: a new random id)")
+    p.add_argument("--task", default="any", help="task to draw pairs from (default: any task)")
+    p.add_argument("--size", type=int, default=50,
+                   help="pairs to add (default 50; 0: add nothing, print the progress)")
+    p.add_argument("--url", default="http://127.0.0.1:7860", metavar="BASE",
+                   help="address the arena is served at, for the link (default http://127.0.0.1:7860)")
+    add_format_option(p)
+    p.set_defaults(run=run)
+
+
+def _fraction(k: int, n: int) -> str:
+    return f"{k}/{n}" if n else ""
+
+
+def run(args) -> int:
+    import secrets
+
+    from arena.annotation import AnnotationError, create_queue, progress, queue_url
+    from arena.context import Arena
+
+    if args.size < 0:
+        raise InputError("--size must be 0 or more")
+    annotator = args.annotator if args.annotator is not None else f"annotator-{secrets.token_hex(6)}"
+    arena = Arena.open()
+    try:
+        if args.size:
+            created = create_queue(arena, annotator, args.task, args.size)
+            state, added, first = created.progress, created.added, created.first_number
+        else:
+            state, added, first = progress(arena, annotator), 0, None
+    except AnnotationError as exc:
+        raise InputError(str(exc)) from None
+    url = queue_url(state.annotator, args.url)
+    data = {"annotator": state.annotator, "task": args.task, "added": added, "first_item": first,
+            "queue": state.as_dict(), "url": url}
+    row = {"annotator": state.annotator, "task": args.task, "added": added, "total": state.total,
+           "done": state.done, "skipped": state.skipped, "pending": state.pending,
+           "gold": _fraction(state.gold_right, state.gold_decisive),
+           "repeats": _fraction(state.repeat_same, state.repeat_pairs), "url": url}
+    emit(data, args.format, [row], COLUMNS)
+    return 0
