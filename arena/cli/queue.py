@@ -49,9 +49,10 @@ def run(args) -> int:
     except AnnotationError as exc:
         raise InputError(str(exc)) from None
     url = queue_url(state.annotator, args.url)
-    data = {"annotator": state.annotator, "task": args.task, "added": added, "first_item": first,
+    task = args.task if args.size else None
+    data = {"annotator": state.annotator, "task": task, "added": added, "first_item": first,
             "queue": state.as_dict(), "url": url}
-    row = {"annotator": state.annotator, "task": args.task, "added": added, "total": state.total,
+    row = {"annotator": state.annotator, "task": task, "added": added, "total": state.total,
            "done": state.done, "skipped": state.skipped, "pending": state.pending,
            "gold": _fraction(state.gold_right, state.gold_decisive),
            "repeats": _fraction(state.repeat_same, state.repeat_pairs), "url": url}
