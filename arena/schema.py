@@ -1,4 +1,4 @@
-"""Database tables (SQLModel): tasks, items, models, outputs, voters, impressions, votes.
+"""Database tables (SQLModel): tasks, items, models, outputs, voters, impressions, votes, live rounds.
 
 See DESIGN.md §2. Model names never appear in an impression's public fields; votes carry the
 task and both model ids so rankings aggregate with one ``GROUP BY`` on one table.
@@ -104,7 +104,11 @@ class Voter(SQLModel, table=True):
 
 
 class LiveSession(SQLModel, table=True):
-    """A presenter-led round of voting joined with a code."""
+    """A presenter-led round of voting joined with a code.
+
+    ``state`` is the current round's: open (taking votes), revealed (models shown), or closed
+    (the session is over). Rounds are :class:`LiveRound` rows; ``current_round`` 0 means none yet.
+    """
 
     id: Optional[int] = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=16)
@@ -113,6 +117,24 @@ class LiveSession(SQLModel, table=True):
     current_round: int = 0
     state: str = Field(default="open", max_length=20)
     created_at: datetime = _when()
+
+
+class LiveRound(SQLModel, table=True):
+    """One round of a live session: the one pair every audience member sees, sides fixed."""
+
+    __table_args__ = (UniqueConstraint("session_id", "number"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="livesession.id", index=True)
+    number: int
+    task: str = Field(foreign_key="task.name", max_length=64)
+    item_id: int = Field(foreign_key="item.id")
+    left_output_id: int = Field(foreign_key="output.id")
+    right_output_id: int = Field(foreign_key="output.id")
+    left_model_id: int = Field(foreign_key="model.id")
+    right_model_id: int = Field(foreign_key="model.id")
+    sampler: str = Field(default="uniform", max_length=40)
+    propensity: float = 1.0
+    started_at: datetime = _when()
 
 
 class Impression(SQLModel, table=True):
@@ -149,6 +171,16 @@ class Vote(SQLModel, table=True):
     check_kind: str = Field(default="none", max_length=10)
     duration_ms: Optional[int] = None
     created_at: datetime = _when()
+
+
+class LiveSeat(SQLModel, table=True):
+    """The impression one audience member got for one live round (at most one each)."""
+
+    __table_args__ = (UniqueConstraint("round_id", "voter_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="liveround.id")
+    voter_id: str = Field(foreign_key="voter.id", max_length=64)
+    impression_id: int = Field(foreign_key="impression.id", unique=True)
 
 
 class Assignment(SQLModel, table=True):
