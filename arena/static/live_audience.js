@@ -1,0 +1,152 @@
+// Audience page of a live session: one pair per round, four vote buttons, the reveal.
+// Polls the session every 2 s; every value from the server is set with textContent or src.
+(function () {
+  "use strict";
+  var code = document.body.getAttribute("data-code");
+  var base = "/api/live/" + encodeURIComponent(code);
+  var KEY = "pareto-arena-live-voter";
+  var LABELS = { left: "A", right: "B", tie: "Tie", both_bad: "Both bad" };
+  var WORDS = { left: "A is better", right: "B is better", tie: "a tie", both_bad: "both bad" };
+  var $ = function (id) { return document.getElementById(id); };
+  var buttons = Array.prototype.slice.call(document.querySelectorAll(".vote"));
+  var view = null, shownRound = -1, shownAt = 0, sending = false, timer = null, tooLate = false;
+
+  function voterId() {
+    var id = null;
+    try { id = window.localStorage.getItem(KEY); } catch (e) { /* private mode */ }
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      id = "live-" + Array.prototype.map.call(bytes, function (b) {
+        return (b < 16 ? "0" : "") + b.toString(16);
+      }).join("");
+      try { window.localStorage.setItem(KEY, id); } catch (e) { /* kept for this page only */ }
+    }
+    return id;
+  }
+  var voter = voterId();
+
+  function seconds(v) {
+    if (v === null || v === undefined) return "latency unknown";
+    return v < 1 ? Math.round(v * 1000) + " ms" : v.toFixed(1) + " s";
+  }
+
+  function note(text, kind) {
+    var el = $("note");
+    el.textContent = text;
+    el.className = "note" + (kind ? " " + kind : "");
+  }
+
+  function drawTally(el, tally) {
+    el.textContent = "";
+    var total = Math.max(1, tally.votes);
+    Object.keys(LABELS).forEach(function (choice) {
+      var name = document.createElement("span"), track = document.createElement("div"),
+          fill = document.createElement("div"), n = document.createElement("span");
+      name.className = "name"; name.textContent = LABELS[choice];
+      track.className = "track"; fill.className = "fill " + choice;
+      fill.style.width = (100 * tally.counts[choice] / total) + "%";
+      n.className = "n"; n.textContent = String(tally.counts[choice]);
+      track.appendChild(fill);
+      el.appendChild(name); el.appendChild(track); el.appendChild(n);
+    });
+  }
+
+  function render(s) {
+    view = s;
+    var status = $("status");
+    if (!s.pair) {
+      $("pair").hidden = true;
+      status.textContent = s.state === "closed" ? "This session has ended. Thank you!"
+        : "Joined. Waiting for the presenter to start the first round…";
+      return;
+    }
+    $("pair").hidden = false;
+    if (s.round !== shownRound) {
+      shownRound = s.round; shownAt = Date.now(); tooLate = false;
+      $("instruction").textContent = s.pair.instruction;
+      $("source").src = s.pair.source_url;
+      $("img-a").src = s.pair.left_url;
+      $("img-b").src = s.pair.right_url;
+      note("");
+      window.scrollTo(0, 0);
+    }
+    var open = s.state === "open" && !!s.pair.impression_id;
+    var canVote = open && !s.your_vote && !sending;
+    buttons.forEach(function (b) {
+      b.disabled = !canVote;
+      b.classList.toggle("chosen", b.getAttribute("data-choice") === s.your_vote);
+    });
+    var r = s.reveal;
+    $("name-a").textContent = r ? r.left_model + " (" + seconds(r.left_latency_s) + ")" : "";
+    $("name-b").textContent = r ? r.right_model + " (" + seconds(r.right_latency_s) + ")" : "";
+    $("tally").hidden = !r;
+    if (r) drawTally($("tally"), r.tally);
+
+    if (s.state === "closed") status.textContent = "Round " + s.round + " · the session has ended. Thank you!";
+    else if (r) status.textContent = "Round " + s.round + " · revealed. Waiting for the next round…";
+    else if (s.your_vote) status.textContent = "Round " + s.round + " · waiting for the reveal…";
+    else status.textContent = "Round " + s.round + " · which edit follows the instruction better?";
+
+    if (s.your_vote) note("Vote recorded: " + WORDS[s.your_vote] + ".", "ok");
+    else if (!open && (r || tooLate)) note("Voting on this round has ended.", "err");
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
+  }
+
+  function poll() {
+    if (document.hidden) { schedule(2000); return; }
+    fetch(base + "?voter=" + encodeURIComponent(voter), { cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 404) throw new Error("gone");
+        if (!r.ok) throw new Error("status " + r.status);
+        return r.json();
+      })
+      .then(function (s) { render(s); schedule(2000); })
+      .catch(function (e) {
+        if (e.message === "gone") { $("status").textContent = "This session no longer exists."; return; }
+        $("status").textContent = "Reconnecting…";
+        schedule(4000);
+      });
+  }
+
+  function vote(choice) {
+    if (!view || !view.pair || !view.pair.impression_id || sending) return;
+    sending = true;
+    buttons.forEach(function (b) { b.disabled = true; });
+    note("Sending…");
+    fetch(base + "/votes", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ impression_id: view.pair.impression_id, token: view.pair.token,
+                             choice: choice, duration_ms: Date.now() - shownAt })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        sending = false;
+        if (r.status === 200 || r.status === 201) {
+          view.your_vote = body.choice;
+        } else if (r.status === 409) {
+          tooLate = true;
+          view.state = "revealed";
+        } else {
+          note("Vote not recorded: " + (body.detail || ("error " + r.status)) + ".", "err");
+          buttons.forEach(function (b) { b.disabled = false; });
+          return;
+        }
+        render(view);
+      });
+    }).catch(function () {
+      sending = false;
+      note("No connection: the vote was not sent. Try again.", "err");
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
+  }
+
+  buttons.forEach(function (b) {
+    b.addEventListener("click", function () { vote(b.getAttribute("data-choice")); });
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+  poll();
+})();

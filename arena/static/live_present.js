@@ -1,0 +1,132 @@
+// Presenter page of a live session: the pair, the join code, live tally bars, and the controls.
+// The presenter token comes in the link's ?token=; it is moved to sessionStorage and taken out
+// of the address bar so it does not show on the projector.
+(function () {
+  "use strict";
+  var code = document.body.getAttribute("data-code");
+  var base = "/api/live/" + encodeURIComponent(code);
+  var KEY = "pareto-arena-present-" + code;
+  var LABELS = { left: "A", right: "B", tie: "Tie", both_bad: "Both bad" };
+  var $ = function (id) { return document.getElementById(id); };
+  var params = new URLSearchParams(window.location.search);
+  var token = params.get("token");
+  try {
+    if (token) window.sessionStorage.setItem(KEY, token);
+    else token = window.sessionStorage.getItem(KEY);
+  } catch (e) { /* keep it in this page only */ }
+  if (params.has("token")) window.history.replaceState(null, "", window.location.pathname);
+
+  var view = null, shownRound = -1, busy = false, timer = null;
+
+  function seconds(v) {
+    if (v === null || v === undefined) return "latency unknown";
+    return v < 1 ? Math.round(v * 1000) + " ms" : v.toFixed(1) + " s";
+  }
+
+  var bars = {};
+  (function buildTally() {
+    var el = $("tally");
+    Object.keys(LABELS).forEach(function (choice) {
+      var name = document.createElement("span"), track = document.createElement("div"),
+          fill = document.createElement("div"), n = document.createElement("span");
+      name.className = "name"; name.textContent = LABELS[choice];
+      track.className = "track"; fill.className = "fill " + choice;
+      n.className = "n"; n.textContent = "0";
+      track.appendChild(fill);
+      el.appendChild(name); el.appendChild(track); el.appendChild(n);
+      bars[choice] = { fill: fill, n: n };
+    });
+  })();
+  var hide = $("hide-bars");
+  try { hide.checked = window.localStorage.getItem("pareto-arena-hide-bars") === "1"; } catch (e) { /* */ }
+
+  function drawTally(t) {
+    if (!t) return;
+    var total = Math.max(1, t.votes);
+    Object.keys(bars).forEach(function (c) {
+      bars[c].fill.style.width = (100 * t.counts[c] / total) + "%";
+      bars[c].n.textContent = String(t.counts[c]);
+    });
+    $("tally").classList.toggle("masked", hide.checked && view && view.state === "open");
+    $("counts").textContent = view && view.round
+      ? t.votes + (t.votes === 1 ? " vote" : " votes") + " · " + t.viewers + " joined this round" : "";
+  }
+
+  function render(s) {
+    view = s;
+    var status = $("status");
+    $("trio").hidden = !s.pair;
+    if (s.pair && s.round !== shownRound) {
+      shownRound = s.round;
+      $("instruction").textContent = s.pair.instruction;
+      $("source").src = s.pair.source_url;
+      $("img-a").src = s.pair.left_url;
+      $("img-b").src = s.pair.right_url;
+    }
+    var r = s.reveal;
+    $("name-a").textContent = r ? r.left_model + " (" + seconds(r.left_latency_s) + ")" : "";
+    $("name-b").textContent = r ? r.right_model + " (" + seconds(r.right_latency_s) + ")" : "";
+    if (!s.round) status.textContent = s.state === "closed" ? "Session closed."
+      : "Press Next round to show the first pair.";
+    else if (s.state === "open") status.textContent = "Round " + s.round + " · voting open";
+    else if (s.state === "revealed") status.textContent = "Round " + s.round + " · revealed";
+    else status.textContent = "Round " + s.round + " · session closed";
+    $("next").disabled = busy || s.state === "closed";
+    $("reveal").disabled = busy || s.state !== "open" || !s.round;
+    $("close").disabled = busy || s.state === "closed";
+    drawTally(s.tally || (r && r.tally));
+  }
+
+  function error(text) { $("error").textContent = text || ""; }
+
+  function getJSON(url) {
+    return fetch(url, { cache: "no-store" }).then(function (r) {
+      if (!r.ok) throw new Error("status " + r.status);
+      return r.json();
+    });
+  }
+
+  function refresh() {
+    return getJSON(base).then(function (s) {
+      return getJSON(base + "/tally").then(function (t) { s.tally = t; render(s); });
+    });
+  }
+
+  function poll() {
+    clearTimeout(timer);
+    var next = getJSON(base + "/tally").then(function (t) {
+      if (!view || t.round !== view.round || t.state !== view.state) return refresh();
+      view.tally = t;
+      drawTally(t);
+    });
+    next.then(function () { error(""); }, function () { error("Reconnecting…"); })
+      .then(function () { timer = setTimeout(poll, 1500); });
+  }
+
+  function act(action) {
+    if (busy) return;
+    busy = true;
+    if (view) render(view);
+    fetch(base + "/" + action, { method: "POST", headers: { "X-Presenter-Token": token || "" } })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          busy = false;
+          if (!r.ok) { error(body.detail || ("error " + r.status)); if (view) render(view); return; }
+          error("");
+          render(body);
+        });
+      })
+      .catch(function () { busy = false; error("No connection: try again."); if (view) render(view); });
+  }
+
+  $("next").addEventListener("click", function () { act("next"); });
+  $("reveal").addEventListener("click", function () { act("reveal"); });
+  $("close").addEventListener("click", function () {
+    if (window.confirm("Close the session? No more rounds or votes.")) act("close");
+  });
+  hide.addEventListener("change", function () {
+    try { window.localStorage.setItem("pareto-arena-hide-bars", hide.checked ? "1" : "0"); } catch (e) { /* */ }
+    if (view) drawTally(view.tally);
+  });
+  refresh().catch(function () { error("Reconnecting…"); }).then(function () { timer = setTimeout(poll, 1500); });
+})();

@@ -1,0 +1,188 @@
+"""Live sessions over HTTP on a real server: the JSON routes, the two pages and their escaping."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live_server import ROOT, app_env, free_port
+
+APP = """
+import sys, uvicorn
+from fastapi import FastAPI
+from arena.api import build_router
+from arena.context import Arena
+from arena.live_api import build_live_router
+arena = Arena.open()
+app = FastAPI()
+app.include_router(build_router(arena))
+app.include_router(build_live_router(arena))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+@pytest.fixture(scope="session")
+def live_url(demo_server):
+    """The demo server if it serves the live routes; else the API and live routes (no Gradio)
+    served from the demo server's own database and media folder."""
+    if httpx.get(demo_server.url + "/live-assets/live.css", timeout=10).status_code == 200:
+        yield demo_server.url
+        return
+    workdir = Path(demo_server.log.name).parent
+    port = free_port()
+    log = (workdir / "live.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-c", APP, str(port)], cwd=ROOT, env=app_env(workdir),
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (workdir / "live.log").read_text()[-2000:]
+            try:
+                if httpx.get(url + "/api/tasks", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the live server did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def client(live_url):
+    with httpx.Client(base_url=live_url, timeout=30) as c:
+        yield c
+
+
+def start(client, task="recolor"):
+    made = client.post("/api/live", json={"task": task})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def test_a_round_over_http(client):
+    made = start(client)
+    code, presenter = made["code"], {"X-Presenter-Token": made["presenter_token"]}
+    assert made["join_url"].endswith(f"/live/{code}") and made["join_url"].startswith("http")
+    assert made["present_url"].endswith(f"/live/{code}/present?token={made['presenter_token']}")
+    assert client.get(f"/api/live/{code}").json()["round"] == 0
+
+    assert client.post(f"/api/live/{code}/next").status_code == 403
+    assert client.post(f"/api/live/{code}/next", headers={"X-Presenter-Token": "nope"}).status_code == 403
+    shown = client.post(f"/api/live/{code}/next", headers=presenter).json()
+    assert shown["round"] == 1 and shown["tally"]["votes"] == 0
+
+    phones = [client.get(f"/api/live/{code.lower()}", params={"voter": f"phone-{i}-abcdef"}).json()
+              for i in range(3)]
+    assert len({p["pair"]["impression_id"] for p in phones}) == 3
+    assert len({p["pair"]["left_url"] for p in phones}) == 1
+    again = client.get(f"/api/live/{code}", params={"voter": "phone-0-abcdef"}).json()
+    assert again["pair"]["impression_id"] == phones[0]["pair"]["impression_id"]
+
+    def send(phone, choice):
+        return client.post(f"/api/live/{code}/votes", json={
+            "impression_id": phone["pair"]["impression_id"], "token": phone["pair"]["token"],
+            "choice": choice, "duration_ms": 1200})
+
+    first = send(phones[0], "left")
+    assert first.status_code == 201 and set(first.json()) == {"vote_id", "impression_id", "task", "choice"}
+    assert send(phones[0], "right").json() == first.json()  # no second vote
+    assert send(phones[1], "tie").status_code == 201
+    # The same vote seen through the regular route: stored once, same vote id.
+    plain = client.post("/api/votes", json={"impression_id": phones[0]["pair"]["impression_id"],
+                                            "token": phones[0]["pair"]["token"], "choice": "tie"})
+    assert plain.status_code == 200 and plain.json()["vote_id"] == first.json()["vote_id"]
+    names = {plain.json()["left_model"], plain.json()["right_model"]}
+    assert not any(n in client.get(f"/api/live/{code}", params={"voter": "phone-2-abcdef"}).text
+                   for n in names)
+    tally = client.get(f"/api/live/{code}/tally").json()
+    assert tally["counts"] == {"left": 1, "right": 0, "tie": 1, "both_bad": 0} and tally["viewers"] == 3
+
+    revealed = client.post(f"/api/live/{code}/reveal", headers=presenter).json()
+    assert {revealed["reveal"]["left_model"], revealed["reveal"]["right_model"]} == names
+    late = send(phones[2], "left")
+    assert late.status_code == 409 and "ended" in late.json()["detail"]
+    phone = client.get(f"/api/live/{code}", params={"voter": "phone-0-abcdef"}).json()
+    assert phone["state"] == "revealed" and phone["your_vote"] == "left" and phone["reveal"]
+
+    assert client.post(f"/api/live/{code}/close", headers=presenter).json()["state"] == "closed"
+    assert client.post(f"/api/live/{code}/next", headers=presenter).status_code == 409
+
+
+def test_bad_requests(client):
+    made = start(client, "any")
+    code = made["code"]
+    assert made["task"] == "any"
+    assert client.post("/api/live", json={"task": "no_such_task"}).status_code == 404
+    assert client.post("/api/live", json={"task": 3}).status_code == 422
+    assert client.post("/api/live", content=b"{nope").status_code == 422
+    for method, path in (("GET", "/api/live/ZZZZZZ"), ("GET", "/api/live/ZZZZZZ/tally"),
+                         ("POST", "/api/live/ZZZZZZ/next"), ("POST", "/api/live/ZZZZZZ/votes")):
+        assert client.request(method, path, json={}).status_code == 404, path
+    client.post(f"/api/live/{code}/next", headers={"X-Presenter-Token": made["presenter_token"]})
+    assert client.get(f"/api/live/{code}", params={"voter": "bad id"}).status_code == 422
+    assert client.post(f"/api/live/{code}/votes", json={"impression_id": "x"}).status_code == 422
+    assert client.post(f"/api/live/{code}/votes", json=[1]).status_code == 422
+    phone = client.get(f"/api/live/{code}", params={"voter": "phone-bad-0001"}).json()
+    body = {"impression_id": phone["pair"]["impression_id"], "token": "f" * 40, "choice": "tie"}
+    assert client.post(f"/api/live/{code}/votes", json=body).status_code == 403
+    other = start(client)  # an impression of this session cannot be voted through another's code
+    body["token"] = phone["pair"]["token"]
+    assert client.post(f"/api/live/{other['code']}/votes", json=body).status_code == 404
+
+
+def test_pages(client):
+    made = start(client)
+    code = made["code"]
+    audience = client.get(f"/live/{code.lower()}")
+    assert audience.status_code == 200 and f'data-code="{code}"' in audience.text
+    assert "script-src 'self'" in audience.headers["content-security-policy"]
+    assert audience.headers["cache-control"] == "no-store"
+    present = client.get(f"/live/{code}/present", params={"token": made["presenter_token"]})
+    assert present.status_code == 200 and code in present.text and f"/live/{code}" in present.text
+    assert made["presenter_token"] not in present.text
+    assert client.get(f"/live/{code}/present").status_code == 403
+    assert client.get(f"/live/{code}/present", params={"token": "x"}).status_code == 403
+    assert client.get("/live/ZZZZZZ").status_code == 404
+    assert client.get("/live/ZZZZZZ/present", params={"token": "x"}).status_code == 404
+    assert client.get("/live").status_code == 200
+    for name in ("live.css", "live_audience.js", "live_present.js", "live_join.js"):
+        assert client.get(f"/live-assets/{name}").status_code == 200
+    assert client.get("/live-assets/live_audience.html").status_code == 404
+    assert client.get("/live-assets/..%2Fapi.py").status_code == 404
+
+
+def test_page_values_are_escaped():
+    from arena.live_api import _page
+    from arena.ui.live_tab import session_html, start_session
+
+    hostile = '"><script>alert(1)</script>'
+    text = _page("live_present.html", code=hostile, join_url=hostile, join_short=hostile).body.decode()
+    assert "<script>alert" not in text and "&lt;script&gt;" in text and '&quot;&gt;' in text
+    text = session_html(hostile, hostile, hostile)
+    assert "<script>alert" not in text and "&lt;script&gt;" in text
+
+
+def test_live_tab_starts_a_session(tmp_path):
+    from arena.context import Arena
+    from arena.ui.live_tab import build_live_tab, start_session
+    from toy_catalog import make_toy_catalog
+    import gradio as gr
+
+    arena = Arena.open(f"sqlite:///{tmp_path / 'a.db'}", media=str(tmp_path / "media"))
+    make_toy_catalog(arena)
+    with gr.Blocks():
+        task, button, result = build_live_tab(arena)
+    assert task.choices[0][0] == "any" and ("recolor", "recolor") in task.choices
+    shown = start_session(arena, "recolor", "http://10.0.0.5:7860")
+    assert "http://10.0.0.5:7860/live/" in shown and "/present?token=" in shown
+    assert "has no item" in start_session(arena, "<b>nope</b>", "http://h")
+    assert "<b>nope" not in start_session(arena, "<b>nope</b>", "http://h")
