@@ -24,7 +24,7 @@ from arena.context import Arena
 from arena.ui.pair_view import pair_html, reveal_markdown
 from arena.voting import VoteError
 
-BUTTONS = (("left", "A is better", "ann-a"), ("right", "B is better", "ann-b"),
+BUTTONS = (("left", "A better", "ann-a"), ("right", "B better", "ann-b"),
            ("tie", "Tie", "ann-tie"), ("both_bad", "Both bad", "ann-bad"))
 SKIP_ID = "ann-skip"
 PROMPT = ("<div class='pa-empty'>Enter the annotator id the organiser gave you, or open the "
@@ -127,6 +127,12 @@ def annotator_from(text: str | None, request: Any = None) -> str:
     return (params.get("annotator") or "").strip()
 
 
+def tab_from_url(request: gr.Request):
+    """For the page's ``load`` with a ``gr.Tabs`` as output: open the Annotate tab (id
+    ``"annotate"``) when the address has ``?annotator=ID``, else leave the tabs as they are."""
+    return gr.update(selected="annotate") if annotator_from("", request) else gr.update()
+
+
 def screen_outputs(screen: Screen) -> list[Any]:
     """The values for the tab's outputs, in the order :func:`build_annotate_tab` returns them."""
     return [screen.state, screen.annotator, screen.header, screen.page, screen.reveal,
@@ -140,26 +146,25 @@ def build_annotate_tab(arena: Arena):
     tab's ``select`` and to the page's ``load`` opens the queue named in the box or in the
     ``?annotator=ID`` query parameter (nothing is issued: it shows the current pending item).
     """
-    gr.Markdown("Judge the pairs the organiser queued for you, in order. Skipped items do not "
-                "come back unless you ask at the end. You can stop at any time and come back "
-                "later with the same id or link.", elem_classes="pa-help")
     state = gr.State(None)
     with gr.Row(equal_height=True):
-        annotator = gr.Textbox(label="Annotator id", elem_id="ann-id", scale=4,
-                               placeholder="the id from the organiser's link")
-        open_button = gr.Button("Open my queue", elem_id="ann-open", scale=1, min_width=0)
+        annotator = gr.Textbox(show_label=False, container=False, elem_id="ann-id", scale=4,
+                               min_width=0, placeholder="Annotator id (from the organiser's link)")
+        open_button = gr.Button("Open", elem_id="ann-open", scale=1, min_width=0)
     header = gr.Markdown("", elem_id="ann-progress")
     page = gr.HTML(PROMPT, elem_id="ann-pair")
     with gr.Row(equal_height=True, elem_classes="pa-buttons", visible=False) as vote_row:
-        buttons = [gr.Button(label, elem_id=elem_id, min_width=0,
+        buttons = [gr.Button(label, elem_id=elem_id, min_width=0, size="sm",
                              variant="primary" if choice in ("left", "right") else "secondary")
                    for choice, label, elem_id in BUTTONS]
-        skip_button = gr.Button("Skip", elem_id=SKIP_ID, min_width=0, variant="secondary")
+        skip_button = gr.Button("Skip", elem_id=SKIP_ID, min_width=0, size="sm", variant="secondary")
     reveal = gr.Markdown("", elem_id="ann-reveal")
     with gr.Column(visible=False) as review_box:
         review_button = gr.Button("Go back to the skipped items", elem_id="ann-review")
     gr.Markdown("Keys: **1** A better · **2** B better · **3** tie · **4** both bad. "
-                "Model names are shown after you vote.", elem_classes="pa-help")
+                "Model names are shown after you vote. Judge the pairs the organiser queued for "
+                "you, in order; skipped pairs come back only if you ask at the end. You can stop "
+                "at any time and go on later with the same id or link.", elem_classes="pa-help")
 
     outputs = [state, annotator, header, page, reveal, vote_row, review_box]
 
