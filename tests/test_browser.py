@@ -32,21 +32,21 @@ def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, t
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page = context.new_page()
     page.goto(demo_server.url, wait_until="load")
-    page.wait_for_selector(".pa-pair .pa-b img", timeout=30_000)
-    first = page.locator(".pa-a img").get_attribute("src")
+    page.wait_for_selector("#pair .pa-b img", timeout=30_000)
+    first = page.locator("#pair .pa-a img").get_attribute("src")
 
     page.click("#vote-a")
     page.wait_for_function("document.querySelector('#reveal').innerText.includes('A was')",
                            timeout=30_000)
     reveal = page.locator("#reveal").inner_text()
     assert "You voted A is better" in reveal and "B was" in reveal
-    page.wait_for_function(f"document.querySelector('.pa-a img').getAttribute('src') !== '{first}'",
+    page.wait_for_function(f"document.querySelector('#pair .pa-a img').getAttribute('src') !== '{first}'",
                            timeout=30_000)
 
     page.keyboard.press("2")
     page.wait_for_function("document.querySelector('#reveal').innerText.includes('B is better')",
                            timeout=30_000)
-    shown = page.locator(".pa-a img").get_attribute("src")
+    shown = page.locator("#pair .pa-a img").get_attribute("src")
 
     # Keys do nothing while another tab is shown.
     page.get_by_role("tab", name="Leaderboard").click()
@@ -54,10 +54,10 @@ def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, t
     page.wait_for_timeout(1000)
     page.get_by_role("tab", name="Vote", exact=True).click()
     assert "B is better" in page.locator("#reveal").inner_text()
-    assert page.locator(".pa-a img").get_attribute("src") == shown
+    assert page.locator("#pair .pa-a img").get_attribute("src") == shown
 
     # A and B sit side by side on a phone, with the vote buttons visible without scrolling.
-    a_box, b_box = page.locator(".pa-a img").bounding_box(), page.locator(".pa-b img").bounding_box()
+    a_box, b_box = page.locator("#pair .pa-a img").bounding_box(), page.locator("#pair .pa-b img").bounding_box()
     assert abs(a_box["y"] - b_box["y"]) < 2 and a_box["x"] < b_box["x"]
     page.screenshot(path=os.environ.get("ARENA_SCREENSHOT", str(tmp_path / "phone.png")), full_page=True)
     context.close()
@@ -67,7 +67,7 @@ def test_voter_id_survives_a_reload(browser, demo_server):
     context = browser.new_context()
     page = context.new_page()
     page.goto(demo_server.url, wait_until="load")
-    page.wait_for_selector(".pa-pair img", timeout=30_000)
+    page.wait_for_selector("#pair .pa-pair img", timeout=30_000)
     tag = page.locator("#voter-tag")
     page.wait_for_function(TAG_READY,
                            timeout=30_000)

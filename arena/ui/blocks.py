@@ -5,6 +5,7 @@ import gradio as gr
 
 from arena.catalog import task_names
 from arena.context import Arena
+from arena.ui.annotate_tab import build_annotate_tab, tab_from_url
 from arena.ui.leaderboard_tab import build_leaderboard_tab
 from arena.ui.pareto_tab import build_pareto_tab
 from arena.ui.vote_tab import build_vote_tab
@@ -44,21 +45,27 @@ document.addEventListener('keydown', function (e) {
 
 
 def build_blocks(arena: Arena) -> gr.Blocks:
-    """The Vote, Leaderboard, Pareto and Voters tabs bound to ``arena``."""
+    """The Vote, Leaderboard, Pareto, Voters and Annotate tabs bound to ``arena``.
+
+    Each tab after Vote is built by a function returning (inputs, show, outputs); ``show``
+    refreshes the tab when it is selected. Annotate comes last so that on a phone the main tabs
+    stay in view; a ``?annotator=ID`` link opens it directly.
+    """
     tasks = task_names(arena.engine)
+    pages = (("Leaderboard", "leaderboard", lambda: build_leaderboard_tab(arena, tasks)),
+             ("Pareto", "pareto", lambda: build_pareto_tab(arena, tasks)),
+             ("Voters", "voters", lambda: build_voters_tab(arena)),
+             ("Annotate", "annotate", lambda: build_annotate_tab(arena)))
     with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
         gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
                     "Two anonymous models edited the same source image.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Vote", id="vote"):
                 build_vote_tab(arena, blocks, tasks)
-            with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
-                board_inputs, show, outputs = build_leaderboard_tab(arena, tasks)
-            with gr.Tab("Pareto", id="pareto") as pareto_tab:
-                pareto_inputs, show_pareto, pareto_outputs = build_pareto_tab(arena, tasks)
-            with gr.Tab("Voters", id="voters") as voters_tab:
-                voter_inputs, show_voters, voter_outputs = build_voters_tab(arena)
-        board_tab.select(show, board_inputs, outputs, api_name=False)
-        voters_tab.select(show_voters, voter_inputs, voter_outputs, api_name=False)
-        pareto_tab.select(show_pareto, pareto_inputs, pareto_outputs, api_name=False)
+            for label, tab_id, build in pages:
+                with gr.Tab(label, id=tab_id) as tab:
+                    inputs, show, outputs = build()
+                tab.select(show, inputs, outputs, api_name=False)
+        blocks.load(show, inputs, outputs, api_name=False)  # the Annotate tab, for ?annotator= links
+        blocks.load(tab_from_url, None, tabs, api_name=False)
     return blocks
