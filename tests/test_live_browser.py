@@ -1,0 +1,94 @@
+"""A live session in Debian's chromium: a presenter runs a round, two phones vote, then the reveal."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_live_http import live_url  # noqa: F401  (the server fixture)
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium, headless; the pages' Content-Security-Policy forbids eval, so waits use locators."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is required under CI (scripts/test.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    shots = Path(os.environ.get("ARENA_SCREENSHOT_DIR", tmp_path))
+    made = httpx.post(live_url + "/api/live", json={"task": "object_removal"}, timeout=30).json()
+    code = made["code"]
+
+    presenter = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    presenter.goto(made["present_url"], wait_until="load")
+    expect(presenter.locator("#status")).to_contain_text("Next round")
+    assert "token=" not in presenter.url  # taken out of the address bar shown on the projector
+    expect(presenter.locator("#trio")).to_be_hidden()
+    phone_contexts = [browser.new_context(**PHONE) for _ in range(2)]
+    phones = [c.new_page() for c in phone_contexts]
+    for phone in phones:
+        phone.goto(f"{live_url}/live/{code.lower()}", wait_until="load")
+        expect(phone.locator("#status")).to_contain_text("Waiting")
+
+    presenter.click("#next")
+    presenter.wait_for_selector("#trio img#img-b[src^='/media/']", timeout=15_000)
+    for phone in phones:
+        phone.wait_for_selector("#img-b[src^='/media/']", timeout=15_000)
+        expect(phone.locator("#vote-a")).to_be_enabled()
+    assert phones[0].locator("#img-a").get_attribute("src") == presenter.locator("#img-a").get_attribute("src")
+    ids = [p.evaluate("localStorage.getItem('pareto-arena-live-voter')") for p in phones]
+    assert ids[0] and ids[1] and ids[0] != ids[1]
+
+    # A and B side by side, all four buttons on screen without scrolling.
+    a_box, b_box = phones[0].locator("#img-a").bounding_box(), phones[0].locator("#img-b").bounding_box()
+    assert abs(a_box["y"] - b_box["y"]) < 2 and a_box["x"] + a_box["width"] <= b_box["x"]
+    assert phones[0].locator("#vote-bad").bounding_box()["y"] + 40 < 844
+    phones[0].screenshot(path=str(shots / "live-phone-vote.png"))
+
+    phones[0].click("#vote-a")
+    phones[1].click("#vote-bad")
+    for phone in phones:
+        expect(phone.locator("#note")).to_contain_text("Vote recorded")
+        expect(phone.locator(".vote:disabled")).to_have_count(4)
+    expect(presenter.locator("#counts")).to_contain_text("2 votes")
+    expect(presenter.locator("#name-a")).to_have_text("")
+    presenter.screenshot(path=str(shots / "live-presenter-open.png"))
+
+    phones[0].reload(wait_until="load")  # re-opening: the same vote, still recorded
+    expect(phones[0].locator("#note")).to_contain_text("A is better")
+
+    presenter.click("#reveal")
+    expect(presenter.locator("#name-a")).not_to_have_text("")
+    names = (presenter.locator("#name-a").inner_text(), presenter.locator("#name-b").inner_text())
+    for phone in phones:
+        expect(phone.locator("#name-b")).not_to_have_text("")
+        assert (phone.locator("#name-a").inner_text(), phone.locator("#name-b").inner_text()) == names
+        expect(phone.locator("#status")).to_contain_text("revealed")
+    presenter.screenshot(path=str(shots / "live-presenter-revealed.png"))
+    phones[1].screenshot(path=str(shots / "live-phone-revealed.png"))
+    for context in phone_contexts:
+        context.close()
+    presenter.context.close()
