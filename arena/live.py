@@ -7,10 +7,11 @@ member who opens a round gets an impression of their own (with ``session_id``), 
 :class:`~arena.schema.LiveSeat`; opening the round again returns that same impression, and the
 unique constraint on ``Vote.impression_id`` keeps it to one vote per person per round.
 
-Votes are stored by :func:`arena.voting.record_vote`, like every other vote. A vote is taken
-only while its round is open: once the presenter reveals the models (or closes the session, or
-starts the next round) a new vote on that round is refused with 409, because the names are on
-screen by then. A retry of a vote stored in time still gets its receipt back.
+Votes are stored by :func:`arena.voting.record_vote`, like every other vote. :func:`vote` (the
+audience page's route) takes a vote only while its round is open: once the presenter reveals
+the models (or closes the session, or starts the next round) a new vote on that round is
+refused with 409, because the names are on screen by then; a retry of a vote stored in time
+still gets its answer back. :func:`check_vote_open` is that check, for any path that takes votes.
 
 States of a session (those of its current round): ``open`` (taking votes; also before the
 first round, when there is nothing to vote on), ``revealed`` (models, latencies and the tally
@@ -23,10 +24,11 @@ import hmac
 import os
 import re
 import secrets
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import and_, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -147,12 +149,15 @@ def check_presenter(arena: Arena, code: Any, presenter_token: Any) -> LiveSessio
     return row
 
 
-def _round(arena: Arena, live: LiveSession) -> LiveRound | None:
-    if live.current_round < 1:
-        return None
-    with session(arena.engine) as s:
-        return s.exec(select(LiveRound).where(LiveRound.session_id == live.id,
-                                              LiveRound.number == live.current_round)).one()
+def _load(s: Any, code: Any) -> tuple[LiveSession, LiveRound | None]:
+    """The session for ``code`` and its current round (``None`` before the first), in one query."""
+    code = normalize_code(code)
+    row = s.exec(select(LiveSession, LiveRound).outerjoin(LiveRound, and_(
+        LiveRound.session_id == LiveSession.id, LiveRound.number == LiveSession.current_round))
+        .where(LiveSession.code == code)).first()
+    if row is None:
+        raise UnknownSession(f"no live session {code}")
+    return row[0], row[1]
 
 
 def _draw(arena: Arena, live: LiveSession) -> PairChoice:
@@ -226,68 +231,75 @@ def close(arena: Arena, code: Any, presenter_token: Any) -> dict[str, Any]:
     return presenter_state(arena, live.code)
 
 
-def _public_pair(arena: Arena, rnd: LiveRound) -> dict[str, Any]:
-    with session(arena.engine) as s:
-        item = s.get(Item, rnd.item_id)
-        left = s.get(Output, rnd.left_output_id)
-        right = s.get(Output, rnd.right_output_id)
-    return {"task": rnd.task, "instruction": item.instruction,
-            "source_url": media_url(item.source_path), "left_url": media_url(left.image_path),
-            "right_url": media_url(right.image_path)}
+_ROUND_CACHE: Any = weakref.WeakKeyDictionary()  # engine -> {round id: (pair, reveal)}
+_ROUND_CACHE_SIZE = 512
 
 
-def round_tally(arena: Arena, rnd: LiveRound | None) -> dict[str, Any]:
-    """Votes per choice on one round, and how many audience members opened it."""
+def _round_parts(arena: Arena, s: Any, rnd: LiveRound) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The round's public pair and its reveal (models, latencies, costs).
+
+    Both are fixed once the round exists, so they are kept per engine for the next poll.
+    """
+    cache = _ROUND_CACHE.setdefault(arena.engine, {})
+    if rnd.id in cache:
+        return cache[rnd.id]
+    item = s.get(Item, rnd.item_id)
+    rows = {o.id: (o, m) for o, m in s.exec(
+        select(Output, Model).join(Model, Model.id == Output.model_id)
+        .where(Output.id.in_([rnd.left_output_id, rnd.right_output_id]))).all()}
+    (lo, lm), (ro, rm) = rows[rnd.left_output_id], rows[rnd.right_output_id]
+    pair = {"task": rnd.task, "instruction": item.instruction,
+            "source_url": media_url(item.source_path), "left_url": media_url(lo.image_path),
+            "right_url": media_url(ro.image_path)}
+    names = {"left_model": lm.name, "right_model": rm.name, "left_latency_s": lo.latency_s,
+             "right_latency_s": ro.latency_s, "left_cost_usd": lo.cost_usd,
+             "right_cost_usd": ro.cost_usd}
+    if len(cache) >= _ROUND_CACHE_SIZE:
+        cache.clear()
+    cache[rnd.id] = (pair, names)
+    return pair, names
+
+
+def _tally(s: Any, rnd: LiveRound | None) -> dict[str, Any]:
+    """Votes per choice on one round, and how many audience members opened it (one query)."""
     counts = dict.fromkeys(CHOICES, 0)
     viewers = 0
     if rnd is not None:
-        with session(arena.engine) as s:
-            for choice, n in s.exec(select(Vote.choice, func.count())
-                                    .join(LiveSeat, LiveSeat.impression_id == Vote.impression_id)
-                                    .where(LiveSeat.round_id == rnd.id).group_by(Vote.choice)).all():
+        for choice, n in s.exec(select(Vote.choice, func.count()).select_from(LiveSeat)
+                                .outerjoin(Vote, Vote.impression_id == LiveSeat.impression_id)
+                                .where(LiveSeat.round_id == rnd.id).group_by(Vote.choice)).all():
+            viewers += n
+            if choice is not None:
                 counts[choice] = n
-            viewers = s.exec(select(func.count()).select_from(LiveSeat)
-                             .where(LiveSeat.round_id == rnd.id)).one()
     return {"counts": counts, "votes": sum(counts.values()), "viewers": viewers}
 
 
 def tally(arena: Arena, code: Any) -> dict[str, Any]:
     """The current round's tally (no model names): ``{"code", "round", "state", "counts", ...}``."""
-    live = get_session(arena, code)
-    return {"code": live.code, "round": live.current_round, "state": live.state,
-            **round_tally(arena, _round(arena, live))}
-
-
-def _reveal(arena: Arena, rnd: LiveRound) -> dict[str, Any]:
     with session(arena.engine) as s:
-        rows = {o.id: (o, m) for o, m in s.exec(
-            select(Output, Model).join(Model, Model.id == Output.model_id)
-            .where(Output.id.in_([rnd.left_output_id, rnd.right_output_id]))).all()}
-    (lo, lm), (ro, rm) = rows[rnd.left_output_id], rows[rnd.right_output_id]
-    return {"left_model": lm.name, "right_model": rm.name, "left_latency_s": lo.latency_s,
-            "right_latency_s": ro.latency_s, "left_cost_usd": lo.cost_usd,
-            "right_cost_usd": ro.cost_usd, "tally": round_tally(arena, rnd)}
+        live, rnd = _load(s, code)
+        return {"code": live.code, "round": live.current_round, "state": live.state,
+                **_tally(s, rnd)}
 
 
-def _seat(arena: Arena, live: LiveSession, rnd: LiveRound, voter_id: str,
-          create: bool) -> Impression | None:
-    """This voter's impression of the round: the stored one, else (if ``create``) a new one."""
-    def stored() -> Impression | None:
-        with session(arena.engine) as s:
-            return s.exec(select(Impression).join(LiveSeat, LiveSeat.impression_id == Impression.id)
-                          .where(LiveSeat.round_id == rnd.id, LiveSeat.voter_id == voter_id)).first()
+def _stored_seat(s: Any, rnd: LiveRound, voter_id: str) -> tuple[Impression, str | None] | None:
+    """This voter's impression of the round and its vote's choice, if they opened it."""
+    row = s.exec(select(Impression, Vote.choice)
+                 .join(LiveSeat, LiveSeat.impression_id == Impression.id)
+                 .outerjoin(Vote, Vote.impression_id == Impression.id)
+                 .where(LiveSeat.round_id == rnd.id, LiveSeat.voter_id == voter_id)).first()
+    return None if row is None else (row[0], row[1])
 
-    found = stored()
-    if found is not None or not create:
-        return found
+
+def _new_seat(arena: Arena, live: LiveSession, rnd: LiveRound, voter_id: str) -> Impression | None:
+    """Issue this voter's impression of the round; ``None`` if a concurrent request won."""
     ensure_voter(arena, voter_id, kind="audience")
     imp = Impression(
         nonce=tokens.new_nonce(), task=rnd.task, item_id=rnd.item_id,
         left_output_id=rnd.left_output_id, right_output_id=rnd.right_output_id,
         left_model_id=rnd.left_model_id, right_model_id=rnd.right_model_id, voter_id=voter_id,
         session_id=live.id, sampler=rnd.sampler, propensity=rnd.propensity)
-    dialect = arena.engine.dialect.name
-    ins = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
+    ins = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(arena.engine.dialect.name)
     with write_lock(arena.engine), session(arena.engine) as s:
         s.add(imp)
         s.flush()
@@ -297,46 +309,55 @@ def _seat(arena: Arena, live: LiveSession, rnd: LiveRound, voter_id: str,
         else:
             won = s.execute(ins(LiveSeat.__table__).values(**values).on_conflict_do_nothing()
                             .returning(LiveSeat.__table__.c.id)).first() is not None
-        if won:
-            s.commit()
-            return imp
-        s.rollback()  # the same person opened the round twice at once: keep the first
-    return stored()
+        if not won:
+            s.rollback()  # the same person opened the round twice at once: keep the first
+            return None
+        s.commit()
+        return imp
 
 
-def state(arena: Arena, code: Any, voter_id: str | None = None) -> dict[str, Any]:
+def state(arena: Arena, code: Any, voter_id: str | None = None, *,
+          with_tally: bool = False) -> dict[str, Any]:
     """What a page shows: state, round number, the pair (no names before the reveal).
 
     With ``voter_id``, the pair carries that person's own ``impression_id`` and ``token``
     (issued on first opening an open round, the same one afterwards) and ``your_vote``.
-    ``reveal`` (models, latencies, tally) is set once the round is revealed or the session closed.
+    ``reveal`` (models, latencies, tally) is set once the round is revealed or the session
+    closed. ``with_tally`` adds the live ``tally`` (no names), as the presenter sees it.
     """
-    live = get_session(arena, code)
-    rnd = _round(arena, live)
-    answer: dict[str, Any] = {"code": live.code, "task": live.task or "any", "state": live.state,
-                              "round": live.current_round, "pair": None, "your_vote": None,
-                              "reveal": None}
-    if rnd is None:
-        return answer
-    answer["pair"] = _public_pair(arena, rnd)
-    if voter_id is not None:
-        imp = _seat(arena, live, rnd, voter_id, create=live.state == "open")
-        if imp is not None:
+    seat = None
+    with session(arena.engine) as s:
+        live, rnd = _load(s, code)
+        answer: dict[str, Any] = {"code": live.code, "task": live.task or "any",
+                                  "state": live.state, "round": live.current_round, "pair": None,
+                                  "your_vote": None, "reveal": None}
+        if rnd is not None:
+            pair, names = _round_parts(arena, s, rnd)
+            answer["pair"] = dict(pair)
+            if voter_id is not None:
+                seat = _stored_seat(s, rnd, voter_id)
+            counts = _tally(s, rnd) if with_tally or live.state != "open" else None
+            if live.state != "open":
+                answer["reveal"] = {**names, "tally": counts}
+            if with_tally:
+                answer["tally"] = counts
+        elif with_tally:
+            answer["tally"] = _tally(s, None)
+    if rnd is not None and voter_id is not None:
+        if seat is None and live.state == "open":
+            imp = _new_seat(arena, live, rnd, voter_id)
+            with session(arena.engine) as s:
+                seat = (imp, None) if imp is not None else _stored_seat(s, rnd, voter_id)
+        if seat is not None:
+            imp, answer["your_vote"] = seat
             answer["pair"].update(impression_id=imp.id,
                                   token=tokens.sign(arena.secret, imp.id, imp.nonce))
-            with session(arena.engine) as s:
-                answer["your_vote"] = s.exec(select(Vote.choice)
-                                             .where(Vote.impression_id == imp.id)).first()
-    if live.state in ("revealed", "closed"):
-        answer["reveal"] = _reveal(arena, rnd)
     return answer
 
 
 def presenter_state(arena: Arena, code: Any) -> dict[str, Any]:
     """The state as the presenter sees it: the pair, and the live tally (names after reveal)."""
-    answer = state(arena, code)
-    answer["tally"] = round_tally(arena, _round(arena, get_session(arena, code)))
-    return answer
+    return state(arena, code, with_tally=True)
 
 
 def check_vote_open(arena: Arena, imp: Impression) -> None:
@@ -348,13 +369,18 @@ def check_vote_open(arena: Arena, imp: Impression) -> None:
     if imp.session_id is None:
         return
     with session(arena.engine) as s:
-        rnd = s.exec(select(LiveRound).join(LiveSeat, LiveSeat.round_id == LiveRound.id)
+        row = s.exec(select(LiveSession.code, LiveSession.state, LiveSession.current_round,
+                            LiveRound.number, Vote.id)
+                     .select_from(LiveSeat).join(LiveRound, LiveRound.id == LiveSeat.round_id)
+                     .join(LiveSession, LiveSession.id == LiveRound.session_id)
+                     .outerjoin(Vote, Vote.impression_id == LiveSeat.impression_id)
                      .where(LiveSeat.impression_id == imp.id)).first()
-        live = s.get(LiveSession, imp.session_id)
-        voted = s.exec(select(Vote.id).where(Vote.impression_id == imp.id)).first() is not None
-    if voted or (rnd is not None and live.state == "open" and live.current_round == rnd.number):
+    if row is None:  # pragma: no cover - every live impression is issued with its seat
+        raise RoundNotOpen("this impression is not part of a live round")
+    code, state_, current, number, vote_id = row
+    if vote_id is not None or (state_ == "open" and current == number):
         return
-    raise RoundNotOpen(f"voting on this round of live session {live.code} has ended")
+    raise RoundNotOpen(f"voting on this round of live session {code} has ended")
 
 
 def vote(arena: Arena, code: Any, impression_id: Any, token: Any, choice: Any,
