@@ -401,7 +401,7 @@ def vote(arena: Arena, code: Any, impression_id: Any, token: Any, choice: Any,
         if imp is not None and isinstance(token, str) and tokens.verify(
                 arena.secret, imp.id, imp.nonce, token):
             check_vote_open(arena, imp)
-    answer, created = record_vote(arena, impression_id, token, choice, duration_ms)
+    answer, created = record_vote(arena, impression_id, token, choice, duration_ms, live=True)
     return {key: answer[key] for key in VOTE_ANSWER}, created
 
 

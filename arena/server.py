@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from arena.api import build_router  # noqa: E402
 from arena.catalog import count_items  # noqa: E402
 from arena.context import Arena  # noqa: E402
+from arena.live_api import build_live_router  # noqa: E402
 from arena.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 
 
@@ -24,6 +25,7 @@ def build_app(arena: Arena) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["content-type"])
     app.include_router(build_router(arena))
+    app.include_router(build_live_router(arena))  # before the pages mounted at /
     return gr.mount_gradio_app(app, build_blocks(arena), path="/", css=CSS, head=HEAD,
                                footer_links=["api"])
 

@@ -41,6 +41,12 @@ class InvalidVote(VoteError):
     status = 422
 
 
+class LiveImpression(VoteError):
+    """A live session's pair, voted outside its page (which keeps names hidden until the reveal)."""
+
+    status = 409
+
+
 def media_url(name: str) -> str:
     return f"/media/{name}"
 
@@ -114,11 +120,12 @@ def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any) -
 
 
 def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
-                duration_ms: Any = None) -> tuple[dict[str, Any], bool]:
+                duration_ms: Any = None, *, live: bool = False) -> tuple[dict[str, Any], bool]:
     """Store the vote for an impression; return (receipt, created).
 
     ``created`` is False when the impression already had a vote: the receipt is then the
-    first vote's, unchanged.
+    first vote's, unchanged. Impressions of a live session are voted through
+    :func:`arena.live.vote` (``live=True``), which checks that the round is still open.
     """
     impression_id, token, choice, duration_ms = _parse_vote(impression_id, token, choice, duration_ms)
     with session(arena.engine) as s:
@@ -127,6 +134,8 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
         raise UnknownImpression(f"no impression {impression_id}")
     if not tokens.verify(arena.secret, imp.id, imp.nonce, token):
         raise ForgedToken("token does not match this impression")
+    if imp.session_id is not None and not live:
+        raise LiveImpression("this pair belongs to a live session: vote on the session's page")
     values = dict(impression_id=imp.id, voter_id=imp.voter_id, task=imp.task,
                   left_model_id=imp.left_model_id, right_model_id=imp.right_model_id,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,

@@ -7,6 +7,7 @@ from arena.catalog import task_names
 from arena.context import Arena
 from arena.ui.annotate_tab import build_annotate_tab, tab_from_url
 from arena.ui.leaderboard_tab import build_leaderboard_tab
+from arena.ui.live_tab import build_live_tab
 from arena.ui.pareto_tab import build_pareto_tab
 from arena.ui.vote_tab import build_vote_tab
 from arena.ui.voters_tab import build_voters_tab
@@ -45,7 +46,7 @@ document.addEventListener('keydown', function (e) {
 
 
 def build_blocks(arena: Arena) -> gr.Blocks:
-    """The Vote, Leaderboard, Pareto, Voters and Annotate tabs bound to ``arena``.
+    """The Vote, Live, Leaderboard, Pareto, Voters and Annotate tabs bound to ``arena``.
 
     Each tab after Vote is built by a function returning (inputs, show, outputs); ``show``
     refreshes the tab when it is selected. Annotate comes last so that on a phone the main tabs
@@ -62,6 +63,8 @@ def build_blocks(arena: Arena) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab("Vote", id="vote"):
                 build_vote_tab(arena, blocks, tasks)
+            with gr.Tab("Live", id="live"):
+                build_live_tab(arena, tasks)
             for label, tab_id, build in pages:
                 with gr.Tab(label, id=tab_id) as tab:
                     inputs, show, outputs = build()
