@@ -161,7 +161,7 @@ def test_pages(client):
 
 def test_page_values_are_escaped():
     from arena.live_api import _page
-    from arena.ui.live_tab import session_html, start_session
+    from arena.ui.live_tab import session_html
 
     hostile = '"><script>alert(1)</script>'
     text = _page("live_present.html", code=hostile, join_url=hostile, join_short=hostile).body.decode()
