@@ -114,6 +114,8 @@ def test_export_then_rank_gives_the_database_ranking(tmp_path, env):
         strip = lambda boards: [(b["task"], [(r["model"], round(r["score"], 6)) for r in b["rows"]])
                                 for b in boards["leaderboards"]]
         assert strip(from_file) == strip(from_db)
+        snapshot = lambda boards: [b["snapshot"]["cube_sha256"] for b in boards["leaderboards"]]
+        assert snapshot(from_file) == snapshot(from_db)  # the same votes, the same snapshot
 
 
 def test_pareto_from_vote_and_costs_files(tmp_path, env):
