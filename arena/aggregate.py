@@ -1,18 +1,25 @@
 """The count cubes from the database: one pass over the votes, then one sort in numpy.
 
-Votes are never loaded as objects. On SQLite and PostgreSQL one aggregate query returns two
-values per block of votes: every voter id concatenated, and per vote one integer that packs the
-task, the two model ids, the choice and the length of the voter id (``group_concat`` on
-SQLite, ``string_agg`` of 8-byte integers on PostgreSQL); numpy unpacks them, Arrow
-dictionary-encodes the voter ids, and one sort gives the counts of each (task, voter, left
-model, right model, choice). Other databases use ``GROUP BY task, voter, left, right, choice``
-and the same numpy code. Either way the cubes are the same: each task's
-:class:`scoring.data.Comparisons` and the overall one, rows ordered by (voter, left, right),
-``voters`` holding codes into the sorted voter ids of the votes read (``""`` for votes
-without a voter id). Planted ``repeat`` checks are left out unless asked for.
+Votes are never loaded as objects. On SQLite and PostgreSQL (psycopg) one aggregate query per
+block of vote ids returns two values: the voter ids concatenated, and per vote one integer
+packing the task, both model ids, the choice and the byte length of the voter id
+(``group_concat`` on SQLite; ``string_agg`` and a ``bigint[]`` in PostgreSQL's binary format).
+Blocks are read on a few connections at once, sharing one snapshot on PostgreSQL. numpy
+unpacks the integers, Arrow dictionary-encodes the voter ids, and one sort gives the count of
+each (task, voter, left model, right model, choice). Other databases, and votes that do not
+fit the packed integer, take ``GROUP BY task, voter, left, right, choice`` and the same numpy
+code, with the same result.
+
+The cubes are each task's :class:`scoring.data.Comparisons` and the overall one: rows in
+(voter, left, right) order, models in id order, ``voters`` holding codes into the sorted voter
+ids of the votes read (``""`` stands for votes without a voter id). Planted ``repeat`` checks
+are left out unless asked for.
 """
 from __future__ import annotations
 
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from arena.catalog import model_names
-from arena.schema import Task, Vote
+from arena.schema import Model, Task, Vote
 from scoring.columns import BATTLE_WINNERS, CHOICES, choice_codes, factorize
 from scoring.data import Comparisons
 from scoring.errors import ScoringError, UnknownOutcomeError
@@ -28,6 +35,11 @@ from scoring.errors import ScoringError, UnknownOutcomeError
 OVERALL = "overall"
 #: Votes per aggregate query: keeps each concatenated value well under the databases' 1 GB.
 BLOCK = 1 << 22
+#: Connections that read blocks of votes at once (threads wait on the database, not on Python).
+READERS = max(1, min(4, os.cpu_count() or 1))
+#: Fewer vote ids than this are read in one query.
+PARALLEL_MIN = 1 << 17
+_TEXT_OID, _INT8_ARRAY_OID = 25, 1016                # PostgreSQL's fixed type ids
 _LENGTH_BITS = 9                                   # voter ids up to 510 bytes ride in the key
 _NAMES = ("task", "voter", "left", "right", "choice", "count")
 
@@ -78,9 +90,30 @@ def _packed(dialect: str, tasks: list[str], width: int, params: dict) -> str:
     return f"CASE WHEN {ok} THEN {key} ELSE -1 END"
 
 
-def _read_packed(conn: Connection, tasks: list[str], width: int, include_repeats: bool,
-                 wanted: list[str] | None) -> tuple[np.ndarray, bytes] | None:
-    """Every vote's packed integer and the concatenated voter ids, block by block of ids."""
+def _blocks(low: int, high: int, readers: int) -> list[tuple[int, int]]:
+    """Id ranges [start, stop) covering low..high: one per reader, none over BLOCK ids."""
+    n = high - low + 1
+    parts = max(readers if n >= PARALLEL_MIN else 1, -(-n // BLOCK))
+    cuts = [low + n * k // parts for k in range(parts + 1)]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _readers(engine: Engine) -> int:
+    """Connections to read with at once: one for an in-memory SQLite database."""
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(engine.url)):
+        return 1
+    return READERS
+
+
+def _read_packed(engine: Engine, conn: Connection, tasks: list[str], width: int,
+                 include_repeats: bool, wanted: list[str] | None) -> tuple[np.ndarray, bytes] | None:
+    """Every vote's packed integer and the concatenated voter ids, block by block of ids.
+
+    Blocks are read on up to :data:`READERS` connections at once. On PostgreSQL they share
+    ``conn``'s snapshot (``pg_export_snapshot``); on SQLite every block stops at the largest id
+    ``conn`` saw, and votes are only ever appended.
+    """
     dialect = conn.dialect.name
     params: dict = {}
     key = _packed(dialect, tasks, width, params)
@@ -88,33 +121,88 @@ def _read_packed(conn: Connection, tasks: list[str], width: int, include_repeats
     if dialect == "sqlite":
         aggs = f"group_concat(coalesce(voter_id, ''), ''), group_concat({key})"
     else:
-        aggs = f"string_agg(coalesce(voter_id, ''), ''), string_agg(int8send({key}), CAST('' AS bytea))"
-    low, high = conn.execute(select(func.min(Vote.id), func.max(Vote.id))).one()
-    keys, voters = [], []
-    if low is not None:
-        query = text(f"SELECT {aggs} FROM vote WHERE id >= :low AND id < :high{where}")
-        for start in range(low, high + 1, BLOCK):
-            ids, packed = conn.execute(query, {**params, "low": start, "high": start + BLOCK}).one()
+        aggs = f"string_agg(coalesce(voter_id, ''), ''), array_agg({key})"
+    query = text(f"SELECT {aggs} FROM vote WHERE id >= :low AND id < :high{where}")
+    # two scalar subqueries: SQLite reads a lone min() or max() off the index, but scans the
+    # table for both in one select
+    low, high = conn.execute(select(select(func.min(Vote.id)).scalar_subquery(),
+                                    select(func.max(Vote.id)).scalar_subquery())).one()
+    blocks = [] if low is None else _blocks(low, high, _readers(engine))
+
+    def read(c: Connection, block: tuple[int, int]) -> tuple[np.ndarray, bytes]:
+        values = {**params, "low": block[0], "high": block[1]}
+        if dialect == "sqlite":              # a short parse shows in the voter ids' lengths
+            ids, packed = c.execute(query, values).one()
             if packed is None:
-                continue
-            voters.append(ids.encode())
-            if dialect == "sqlite":          # a short parse shows in the voter ids' lengths
-                part = np.fromstring(packed, dtype=np.int64, sep=",")
-            else:
-                part = np.frombuffer(packed, dtype=">i8").astype(np.int64)
-            keys.append(part)
-    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-    blob = b"".join(voters)
+                return np.zeros(0, np.int64), b""
+            return np.fromstring(packed, dtype=np.int64, sep=","), ids.encode()
+        return _pg_arrays(c, query, values)
+
+    if len(blocks) <= 1:
+        parts = [read(conn, b) for b in blocks]
+    else:
+        snapshot = _export_snapshot(conn)
+
+        def read_apart(block):
+            with engine.connect() as c:
+                if snapshot:
+                    c = c.execution_options(isolation_level="REPEATABLE READ")
+                    c.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                return read(c, block)
+
+        with ThreadPoolExecutor(min(len(blocks), READERS)) as pool:
+            parts = list(pool.map(read_apart, blocks))
+    key = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    blob = b"".join(p[1] for p in parts)
     if np.any(key < 0) or not (blob.isascii() or _utf8(conn)):
         return None
     return key, blob
+
+
+def _pg_arrays(c: Connection, query, values: dict) -> tuple[np.ndarray, bytes]:
+    """PostgreSQL: the voter ids as bytes and the ``bigint[]`` of keys in the binary wire
+    format, read by numpy (psycopg would otherwise make a Python int of every key)."""
+    import psycopg
+    from psycopg.adapt import Loader
+
+    class Raw(Loader):
+        format = psycopg.pq.Format.BINARY
+
+        def load(self, data):
+            return bytes(data)
+
+    with c.connection.driver_connection.cursor(binary=True) as cur:
+        for oid in (_TEXT_OID, _INT8_ARRAY_OID):
+            cur.adapters.register_loader(oid, Raw)
+        cur.execute(str(query.compile(dialect=c.dialect)), values)
+        ids, packed = cur.fetchone()
+    if packed is None:
+        return np.zeros(0, np.int64), b""
+    # header: dimensions, null flag, element type, length, lower bound; then (4-byte size,
+    # 8-byte value) per element
+    ndim, nulls, _, n, _ = np.frombuffer(packed, ">i4", 5)
+    if ndim != 1 or nulls:
+        raise ScoringError("unexpected array from the database")
+    cells = np.frombuffer(packed, np.dtype([("size", ">i4"), ("value", ">i8")]), n, 20)
+    return cells["value"].astype(np.int64), ids
+
+
+def _export_snapshot(conn: Connection) -> str | None:
+    """PostgreSQL: an id other connections can read ``conn``'s snapshot with."""
+    if conn.dialect.name != "postgresql":
+        return None
+    snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        raise ScoringError(f"unexpected snapshot id {snapshot!r}")
+    return snapshot
 
 
 def _utf8(conn: Connection) -> bool:
     """Whether the database counts the bytes of a text in UTF-8, as Python encodes it."""
     if conn.dialect.name == "sqlite":
         return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
-    return str(conn.exec_driver_sql("SHOW server_encoding").scalar()).upper() in ("UTF8", "UTF-8")
+    return all(str(conn.exec_driver_sql(f"SHOW {which}").scalar()).upper() in ("UTF8", "UTF-8")
+               for which in ("server_encoding", "client_encoding"))
 
 
 def _voter_codes(blob: bytes, lengths: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
@@ -137,19 +225,20 @@ def _voter_codes(blob: bytes, lengths: np.ndarray) -> tuple[np.ndarray, list[str
     return rank[indices], [labels[k] for k in order]
 
 
-def _fast_rows(conn: Connection, ids: np.ndarray, include_repeats: bool,
+def _fast_rows(engine: Engine, conn: Connection, include_repeats: bool,
                wanted: list[str] | None) -> _Rows | None:
     """One row per vote as codes, or None when this database or these votes need the
     ``GROUP BY`` path (another dialect, an unknown task, or ids that do not fit the key)."""
-    if conn.dialect.name not in ("sqlite", "postgresql"):
+    if (conn.dialect.name, conn.dialect.driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
         return None
     tasks = sorted(conn.execute(select(Task.name)).scalars())
     if not tasks:
         return None
-    width = int(ids.max()) + 1 if len(ids) else 1
+    bits = int(conn.execute(select(func.max(Model.id))).scalar() or 0).bit_length()
+    width = 1 << bits                                  # model ids 0..width-1
     if (len(tasks) + 1) * width * width * 8 << _LENGTH_BITS >= 1 << 62:
         return None
-    read = _read_packed(conn, tasks, width, include_repeats, wanted)
+    read = _read_packed(engine, conn, tasks, width, include_repeats, wanted)
     if read is None:
         return None
     key, blob = read
@@ -159,10 +248,10 @@ def _fast_rows(conn: Connection, ids: np.ndarray, include_repeats: bool,
     key = key >> _LENGTH_BITS
     choice = (key & 7).astype(np.int8)
     key >>= 3
-    right = key % width
-    key //= width
-    left = key % width
-    task = key // width
+    right = key & (width - 1)
+    key >>= bits
+    left = key & (width - 1)
+    task = key >> bits
     if np.any(task == len(tasks)):
         return None
     if np.any(choice == 4):
@@ -208,11 +297,17 @@ def _codes_from_columns(task, voter, left, right, choice, count) -> _Rows:
                  np.asarray(count, np.int64).reshape(n))
 
 
-def _read_rows(engine: Engine, ids: np.ndarray, include_repeats: bool,
-               wanted: list[str] | None) -> _Rows:
+def _read(engine: Engine, include_repeats: bool, wanted: list[str] | None
+          ) -> tuple[_Rows, dict[int, str], np.ndarray]:
+    """The votes as codes, then the model names (read after, so every voted model is named)."""
     with engine.connect() as conn:
-        rows = _fast_rows(conn, ids, include_repeats, wanted)
-        return rows if rows is not None else _grouped_rows(conn, include_repeats, wanted)
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        rows = _fast_rows(engine, conn, include_repeats, wanted)
+        if rows is None:
+            rows = _grouped_rows(conn, include_repeats, wanted)
+    names = model_names(engine)
+    return rows, names, np.array(sorted(names), dtype=np.int64)
 
 
 # -- counting -------------------------------------------------------------------------------------
@@ -277,19 +372,30 @@ def _cube(models: tuple, cell: np.ndarray, choice: np.ndarray, count: np.ndarray
     if len(cell) == 0:
         empty = np.zeros(0, np.intp)
         return Comparisons((), empty, empty.copy(), np.zeros((0, 4)), empty.copy(), ())
-    new = np.concatenate([[True], cell[1:] != cell[:-1]])
-    row = np.cumsum(new) - 1
+    new = np.empty(len(cell), bool)
+    new[0] = True
+    np.not_equal(cell[1:], cell[:-1], out=new[1:])
+    row = np.cumsum(new, dtype=np.intp)
+    row -= 1
     cells = cell[new]
-    counts = np.bincount(row * 4 + choice, weights=count, minlength=len(cells) * 4)
-    counts = counts.reshape(len(cells), 4).astype(float, copy=False)
+    row *= 4
+    row += choice
+    counts = np.bincount(row, weights=count, minlength=len(cells) * 4).reshape(len(cells), 4)
     voter, pair = np.divmod(cells, m * m)
     left, right = np.divmod(pair, m)
     used = np.flatnonzero(np.bincount(left, minlength=m) + np.bincount(right, minlength=m))
-    remap = np.full(m, -1, np.intp)
-    remap[used] = np.arange(len(used))
-    start = np.concatenate([[True], voter[1:] != voter[:-1]])
-    return Comparisons(tuple(models[i] for i in used), remap[left], remap[right], counts,
-                       (np.cumsum(start) - 1).astype(np.intp), tuple(voter[start].tolist()))
+    if len(used) < m:
+        remap = np.full(m, -1, np.intp)
+        remap[used] = np.arange(len(used))
+        left, right = remap[left], remap[right]
+    start = np.empty(len(voter), bool)
+    start[0] = True
+    np.not_equal(voter[1:], voter[:-1], out=start[1:])
+    code = np.cumsum(start, dtype=np.intp)
+    code -= 1
+    return Comparisons(tuple(models[i] for i in used), left.astype(np.intp, copy=False),
+                       right.astype(np.intp, copy=False), counts, code,
+                       tuple(voter[start].tolist()))
 
 
 def _cubes(tally: _Tally, names: dict[int, str], ids: np.ndarray,
@@ -315,10 +421,6 @@ def _cubes(tally: _Tally, names: dict[int, str], ids: np.ndarray,
     return cubes
 
 
-def _model_ids(names: dict[int, str]) -> np.ndarray:
-    return np.array(sorted(names), dtype=np.int64)
-
-
 # -- public -----------------------------------------------------------------------------------------
 def count_rows(engine: Engine, *, include_repeats: bool = False) -> dict[str, np.ndarray]:
     """Aggregated vote rows: columns task, voter, left, right, choice, count (numpy arrays).
@@ -326,8 +428,7 @@ def count_rows(engine: Engine, *, include_repeats: bool = False) -> dict[str, np
     One row per distinct (task, voter, left model id, right model id, choice); ``voter`` is
     ``""`` for votes without a voter id; ``choice`` holds the stored names.
     """
-    ids = _model_ids(model_names(engine))
-    rows = _read_rows(engine, ids, include_repeats, None)
+    rows, _, ids = _read(engine, include_repeats, None)
     tally = _tally(rows, ids)
     if len(tally.count) == 0:
         return {n: np.array([], dtype=object if n in ("task", "voter", "choice") else np.int64)
@@ -347,7 +448,7 @@ def cubes_from_rows(rows: dict[str, np.ndarray], names: dict[int, str],
 
     The cubes' ``voters`` are codes into the sorted distinct ``rows["voter"]`` labels.
     """
-    ids = _model_ids(names)
+    ids = np.array(sorted(names), dtype=np.int64)
     codes = _codes_from_columns(rows["task"], rows["voter"], rows["left"], rows["right"],
                                 rows["choice"], rows["count"])
     return _cubes(_tally(codes, ids), names, ids, tasks)
@@ -360,7 +461,6 @@ def db_cubes(engine: Engine, tasks: list[str] | None = None, *,
     ``tasks`` limits the cubes to those tasks (``"overall"`` for the overall cube); without
     ``"overall"`` only those tasks' votes are read.
     """
-    names = model_names(engine)
-    ids = _model_ids(names)
     wanted = None if tasks is None or OVERALL in tasks else [t for t in tasks if t != OVERALL]
-    return _cubes(_tally(_read_rows(engine, ids, include_repeats, wanted), ids), names, ids, tasks)
+    rows, names, ids = _read(engine, include_repeats, wanted)
+    return _cubes(_tally(rows, ids), names, ids, tasks)

@@ -146,6 +146,19 @@ def test_one_task_at_a_time(voted, fast_only):
     assert boards[1]["rows"] == [] and boards[1]["warnings"]
 
 
+def test_blocks_read_at_once_give_the_same_cubes(voted, fast_only, monkeypatch):
+    """Many small blocks of ids on several connections (one shared snapshot on PostgreSQL)."""
+    arena, rows = voted
+    whole = db_cubes(arena.engine)
+    monkeypatch.setattr(aggregate, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(aggregate, "BLOCK", 97)
+    monkeypatch.setattr(aggregate, "READERS", 3)
+    assert len(aggregate._blocks(1, len(rows), 3)) == -(-len(rows) // 97)
+    apart = db_cubes(arena.engine)
+    assert_same(apart, whole)
+    assert all(apart[t].voters == whole[t].voters for t in whole)
+
+
 def test_group_by_path_gives_the_same_cubes(voted, monkeypatch):
     arena, _ = voted
     fast = db_cubes(arena.engine)
