@@ -39,6 +39,8 @@ BLOCK = 1 << 22
 READERS = max(1, min(4, os.cpu_count() or 1))
 #: Fewer vote ids than this are read in one query.
 PARALLEL_MIN = 1 << 17
+#: (dialect, driver) pairs read with one packed integer per vote; others use GROUP BY.
+FAST_DRIVERS = (("sqlite", "pysqlite"), ("postgresql", "psycopg"))
 _TEXT_OID, _INT8_ARRAY_OID = 25, 1016                # PostgreSQL's fixed type ids
 _LENGTH_BITS = 9                                   # voter ids up to 510 bytes ride in the key
 _NAMES = ("task", "voter", "left", "right", "choice", "count")
@@ -59,7 +61,7 @@ class _Rows:
     count: np.ndarray | None = None
 
 
-# -- reading the votes ----------------------------------------------------------------------------
+# -- reading the votes ----------------------------------------------------------------------
 def _filters(include_repeats: bool, tasks: list[str] | None, params: dict) -> str:
     where = "" if include_repeats else " AND check_kind != 'repeat'"
     if tasks is not None:
@@ -77,7 +79,8 @@ def _packed(dialect: str, tasks: list[str], width: int, params: dict) -> str:
         params[f"task{k}"] = task
     task = "CASE task " + " ".join(f"WHEN :task{k} THEN {k}" for k in range(len(tasks))) \
         + f" ELSE {len(tasks)} END"
-    labels = [(c, i) for i, c in enumerate(CHOICES)] + [(w, i) for i, w in enumerate(BATTLE_WINNERS)]
+    labels = [*((c, i) for i, c in enumerate(CHOICES)),
+              *((w, i) for i, w in enumerate(BATTLE_WINNERS))]
     choice = "CASE choice " + " ".join(f"WHEN '{c}' THEN {i}" for c, i in labels) + " ELSE 4 END"
     top = (1 << _LENGTH_BITS) - 1
     if dialect == "sqlite":
@@ -85,8 +88,8 @@ def _packed(dialect: str, tasks: list[str], width: int, params: dict) -> str:
     else:
         length, smaller, big = "octet_length(coalesce(voter_id, ''))", "least", "::bigint"
     ok = f"left_model_id BETWEEN 0 AND {width - 1} AND right_model_id BETWEEN 0 AND {width - 1}"
-    key = (f"(((({task}){big} * {width} + left_model_id) * {width} + right_model_id) * 8 + {choice})"
-           f" * {top + 1} + {smaller}({length}, {top})")
+    key = (f"(((({task}){big} * {width} + left_model_id) * {width} + right_model_id) * 8"
+           f" + {choice}) * {top + 1} + {smaller}({length}, {top})")
     return f"CASE WHEN {ok} THEN {key} ELSE -1 END"
 
 
@@ -101,13 +104,15 @@ def _blocks(low: int, high: int, readers: int) -> list[tuple[int, int]]:
 def _readers(engine: Engine) -> int:
     """Connections to read with at once: one for an in-memory SQLite database."""
     database = engine.url.database or ""
-    if engine.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(engine.url)):
+    memory = database in ("", ":memory:") or "mode=memory" in str(engine.url)
+    if engine.dialect.name == "sqlite" and memory:
         return 1
     return READERS
 
 
 def _read_packed(engine: Engine, conn: Connection, tasks: list[str], width: int,
-                 include_repeats: bool, wanted: list[str] | None) -> tuple[np.ndarray, bytes] | None:
+                 include_repeats: bool, wanted: list[str] | None
+                 ) -> tuple[np.ndarray, bytes] | None:
     """Every vote's packed integer and the concatenated voter ids, block by block of ids.
 
     Blocks are read on up to :data:`READERS` connections at once. On PostgreSQL they share
@@ -229,7 +234,7 @@ def _fast_rows(engine: Engine, conn: Connection, include_repeats: bool,
                wanted: list[str] | None) -> _Rows | None:
     """One row per vote as codes, or None when this database or these votes need the
     ``GROUP BY`` path (another dialect, an unknown task, or ids that do not fit the key)."""
-    if (conn.dialect.name, conn.dialect.driver) not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
+    if (conn.dialect.name, conn.dialect.driver) not in FAST_DRIVERS:
         return None
     tasks = sorted(conn.execute(select(Task.name)).scalars())
     if not tasks:
@@ -293,7 +298,8 @@ def _codes_from_columns(task, voter, left, right, choice, count) -> _Rows:
         else (np.zeros(0, np.int64), [])
     return _Rows(list(tasks), list(voters), np.asarray(task_codes, np.int64),
                  np.asarray(voter_codes, np.int64), np.asarray(left, np.int64).reshape(n),
-                 np.asarray(right, np.int64).reshape(n), choice_codes(choice, "choice").astype(np.int8),
+                 np.asarray(right, np.int64).reshape(n),
+                 choice_codes(choice, "choice").astype(np.int8),
                  np.asarray(count, np.int64).reshape(n))
 
 
@@ -310,11 +316,11 @@ def _read(engine: Engine, include_repeats: bool, wanted: list[str] | None
     return rows, names, np.array(sorted(names), dtype=np.int64)
 
 
-# -- counting -------------------------------------------------------------------------------------
+# -- counting -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Tally:
     """Distinct (voter, left, right, choice, task) rows, sorted in that order, with counts;
-    ``left``/``right`` index the models in id order."""
+    ``left``/``right`` index the models in id order; ``m`` (a power of two) packs the cell."""
 
     tasks: list
     voters: list
@@ -326,43 +332,37 @@ class _Tally:
 
 
 def _tally(rows: _Rows, ids: np.ndarray) -> _Tally:
-    m, n_tasks, n_voters = len(ids), max(len(rows.tasks), 1), max(len(rows.voters), 1)
+    """Count the distinct rows with one sort of one integer key per row (fields sized in
+    powers of two, so the key is taken apart with shifts)."""
+    m = 1 << max(len(ids) - 1, 0).bit_length()
+    n_tasks = 1 << max(len(rows.tasks) - 1, 0).bit_length()
+    n_voters = max(len(rows.voters), 1)
     lookup = np.full(int(ids.max()) + 2 if len(ids) else 1, -1, np.int64)
-    lookup[ids] = np.arange(m)
+    lookup[ids] = np.arange(len(ids))
     left = lookup[np.clip(rows.left, -1, len(lookup) - 1)]
     right = lookup[np.clip(rows.right, -1, len(lookup) - 1)]
     if np.any(left < 0) or np.any(right < 0):
         raise ScoringError("votes name model ids that are not in the model table")
     n = len(rows.task)
-    order = None
-    if n_voters * m * m * 4 * n_tasks < 1 << 63:     # one integer key per row: one sort
-        key = (((rows.voter * m + left) * m + right) * 4 + rows.choice) * n_tasks + rows.task
-        if rows.count is None:
-            key.sort()
-        else:
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-        change = key[1:] != key[:-1]
-    else:                                            # too wide for one integer: sort columns
-        key = None
-        order = np.lexsort((rows.task, rows.choice, right, left, rows.voter))
-        change = np.zeros(max(n - 1, 0), bool)
-        for col in (rows.voter, left, right, rows.choice, rows.task):
-            c = col[order]
-            change |= c[1:] != c[:-1]
-    first = np.flatnonzero(np.concatenate([[n > 0], change]))
-    if rows.count is None:
+    if n_voters * m * m * 4 * n_tasks >= 1 << 63:
+        raise ScoringError(f"{n_voters} voters x {len(ids)} models are too many to count")
+    key = (((rows.voter * m + left) * m + right) * 4 + rows.choice) * n_tasks + rows.task
+    if rows.count is None:                            # one row per vote: sort and count runs
+        key.sort()
+        weights = None
+    else:
+        order = np.argsort(key, kind="stable")
+        key, weights = key[order], rows.count[order]
+    first = np.flatnonzero(np.concatenate([[n > 0], key[1:] != key[:-1]]))
+    if weights is None:
         count = np.diff(np.append(first, n))
     else:
-        count = np.add.reduceat(rows.count[order], first) if n else np.zeros(0, np.int64)
-    if key is not None:
-        head = key[first]
-        head, task = np.divmod(head, n_tasks)
-        cell, choice = np.divmod(head, 4)
-    else:
-        pick = order[first]
-        task, choice = rows.task[pick], rows.choice[pick].astype(np.int64)
-        cell = (rows.voter[pick] * m + left[pick]) * m + right[pick]
+        count = np.add.reduceat(weights, first) if n else np.zeros(0, np.int64)
+    head = key[first]
+    task = head & (n_tasks - 1)
+    head >>= n_tasks.bit_length() - 1
+    choice = head & 3
+    cell = head >> 2
     return _Tally(rows.tasks, rows.voters, task, cell, choice, count, m)
 
 
@@ -381,10 +381,10 @@ def _cube(models: tuple, cell: np.ndarray, choice: np.ndarray, count: np.ndarray
     row *= 4
     row += choice
     counts = np.bincount(row, weights=count, minlength=len(cells) * 4).reshape(len(cells), 4)
-    voter, pair = np.divmod(cells, m * m)
-    left, right = np.divmod(pair, m)
+    shift = m.bit_length() - 1
+    voter, left, right = cells >> (2 * shift), (cells >> shift) & (m - 1), cells & (m - 1)
     used = np.flatnonzero(np.bincount(left, minlength=m) + np.bincount(right, minlength=m))
-    if len(used) < m:
+    if used[-1] != len(used) - 1:                     # some models without votes here
         remap = np.full(m, -1, np.intp)
         remap[used] = np.arange(len(used))
         left, right = remap[left], remap[right]
@@ -421,7 +421,7 @@ def _cubes(tally: _Tally, names: dict[int, str], ids: np.ndarray,
     return cubes
 
 
-# -- public -----------------------------------------------------------------------------------------
+# -- public ---------------------------------------------------------------------------------
 def count_rows(engine: Engine, *, include_repeats: bool = False) -> dict[str, np.ndarray]:
     """Aggregated vote rows: columns task, voter, left, right, choice, count (numpy arrays).
 
@@ -433,8 +433,9 @@ def count_rows(engine: Engine, *, include_repeats: bool = False) -> dict[str, np
     if len(tally.count) == 0:
         return {n: np.array([], dtype=object if n in ("task", "voter", "choice") else np.int64)
                 for n in _NAMES}
-    voter, pair = np.divmod(tally.cell, tally.m * tally.m)
-    left, right = np.divmod(pair, tally.m)
+    shift = tally.m.bit_length() - 1
+    voter = tally.cell >> (2 * shift)
+    left, right = (tally.cell >> shift) & (tally.m - 1), tally.cell & (tally.m - 1)
     return {"task": np.array(tally.tasks, dtype=object)[tally.task],
             "voter": np.array(tally.voters, dtype=object)[voter],
             "left": ids[left], "right": ids[right],

@@ -34,7 +34,8 @@ def catalog(arena, models=MODELS) -> dict[str, int]:
     return {name: ensure_model(arena.engine, name, "classical").id for name in models}
 
 
-def crowd_votes(ids: dict[str, int], seed: int = 5, voters: int = 40, votes: int = 1500) -> list[dict]:
+def crowd_votes(ids: dict[str, int], seed: int = 5, voters: int = 40,
+                votes: int = 1500) -> list[dict]:
     """Simulated votes over TASKS, a few anonymous, with planted repeats and gold checks."""
     names = list(ids)
     crowd = simulate_crowd(voters=voters, votes=votes, models=len(names), tasks=TASKS, seed=seed)
@@ -108,7 +109,8 @@ def test_cubes_equal_from_battles_without_repeats(voted, fast_only):
 def test_repeats_on_request(voted, fast_only):
     arena, rows = voted
     names = model_names(arena.engine)
-    assert_same(db_cubes(arena.engine, include_repeats=True), battle_cubes(rows, names, repeats=True))
+    assert_same(db_cubes(arena.engine, include_repeats=True),
+                battle_cubes(rows, names, repeats=True))
     assert int(count_rows(arena.engine, include_repeats=True)["count"].sum()) == len(rows)
     ranked = count_rows(arena.engine)
     assert int(ranked["count"].sum()) == sum(r["check_kind"] != "repeat" for r in rows)
@@ -168,8 +170,8 @@ def test_group_by_path_gives_the_same_cubes(voted, monkeypatch):
     assert_same(slow, fast)
     assert all(slow[t].voters == fast[t].voters for t in fast)
     slow_rows = count_rows(arena.engine, include_repeats=True)
-    order = lambda r: sorted(zip(*(r[c].tolist() for c in ("task", "voter", "left", "right",  # noqa: E731
-                                                             "choice", "count"))))
+    columns = ("task", "voter", "left", "right", "choice", "count")
+    order = lambda r: sorted(zip(*(r[c].tolist() for c in columns)))  # noqa: E731
     assert order(slow_rows) == order(fast_rows)
 
 
