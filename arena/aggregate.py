@@ -143,11 +143,10 @@ def _read_packed(engine: Engine, conn: Connection, tasks: list[str], width: int,
             return np.fromstring(packed, dtype=np.int64, sep=","), ids.encode()
         return _pg_arrays(c, query, values)
 
-    if len(blocks) <= 1:
+    snapshot = _export_snapshot(conn) if len(blocks) > 1 else None
+    if len(blocks) <= 1 or (dialect == "postgresql" and snapshot is None):
         parts = [read(conn, b) for b in blocks]
     else:
-        snapshot = _export_snapshot(conn)
-
         def read_apart(block):
             with engine.connect() as c:
                 if snapshot:
@@ -193,8 +192,11 @@ def _pg_arrays(c: Connection, query, values: dict) -> tuple[np.ndarray, bytes]:
 
 
 def _export_snapshot(conn: Connection) -> str | None:
-    """PostgreSQL: an id other connections can read ``conn``'s snapshot with."""
+    """PostgreSQL: an id other connections can read ``conn``'s snapshot with (None on a
+    standby, which may not export one)."""
     if conn.dialect.name != "postgresql":
+        return None
+    if conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar():
         return None
     snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
     if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
