@@ -161,7 +161,7 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
 def grouped_gram(group, col, val, p, *, max_pairs=1 << 22):
     """``sum_g a_g a_g^T`` for sparse vectors ``a_g`` given as entries sorted by ``group``.
 
-    Groups with more than ``p / 2`` entries go through dense blocks and BLAS; the rest expand
+    Groups with more than ``max(4, p / 16)`` entries go through dense blocks and BLAS; the rest expand
     their within-group entry pairs (at most ``max_pairs`` at a time) into one ``bincount``.
     Either way the cost is of the order of ``sum_g nnz_g^2``, like a sparse ``S^T S``.
     """
@@ -171,7 +171,7 @@ def grouped_gram(group, col, val, p, *, max_pairs=1 << 22):
     first = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
     size = np.diff(np.append(first, len(group)))
     index = np.repeat(np.arange(len(first)), size)           # each entry's group number
-    heavy = size > p // 2
+    heavy = size > max(4, p // 16)
     # heavy groups: rows of dense blocks, S^T S by BLAS
     entries = np.flatnonzero(heavy[index])
     row = (np.cumsum(heavy) - 1)[index[entries]]
