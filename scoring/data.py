@@ -191,8 +191,8 @@ class Comparisons:
         h = hashlib.sha256()
         h.update("\x1f".join(self.models).encode())
         for a in (self.left, self.right, self.voter if self.voter is not None else np.zeros(0)):
-            h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
-        h.update(np.ascontiguousarray(self.counts, dtype=np.float64).tobytes())
+            h.update(np.ascontiguousarray(a, dtype=np.int64))        # the buffer: no copy
+        h.update(np.ascontiguousarray(self.counts, dtype=np.float64))
         return h.hexdigest()
 
     def require_votes(self) -> None:
@@ -244,7 +244,7 @@ class Votes:
         h = hashlib.sha256()
         h.update("\x1f".join(self.models).encode())
         for a in (self.left, self.right, self.choice, self.voter, self.weight):
-            h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.float64).tobytes())
+            h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.float64))
         return h.hexdigest()
 
     def comparisons(self) -> Comparisons:

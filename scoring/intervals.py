@@ -47,6 +47,8 @@ def model_cov(fit: BTResult) -> np.ndarray:
 
 
 def _active_rows(data: Comparisons, fit: BTResult):
+    if len(fit.index) == data.n_models:         # every model has votes: nothing to remap
+        return data.left, data.right
     remap = np.full(data.n_models, -1)
     remap[fit.index] = np.arange(len(fit.index))
     return remap[data.left], remap[data.right]
@@ -74,7 +76,8 @@ def sandwich_cov(data: Comparisons, fit: BTResult, *, cluster: bool = True) -> n
         keys = i * m + j
         g = np.zeros((len(keys), table.shape[2]))
         for k in range(4):
-            g += data.counts[:, k, None] * table[keys, k, :]
+            for r in range(table.shape[2]):     # 1-d takes: far faster than table[keys, k, :]
+                g[:, r] += data.counts[:, k] * np.ascontiguousarray(table[:, k, r]).take(keys)
         meat = _cluster_meat(data.voter, i, j, g, m, fit_h, len(fit.params))
     inv = _bread_inverse(fit)
     return _centre(fit, inv @ meat @ inv)
@@ -139,12 +142,28 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
 
     Sums the scores per (voter, parameter) first (``bincount``, or a sort when that table
     would be large), so the cost is at most ``p^2`` per voter however many votes a voter cast;
-    includes the ``G/(G-1)`` small-sample factor.
+    includes the ``G/(G-1)`` small-sample factor. When the dense ``G x p`` table is small
+    enough (its ``S^T S`` by BLAS costs no more than the sparse route would), that product is
+    the sum; otherwise :func:`grouped_gram` works from the nonzero entries.
     """
+    n_voters = int(voter.max()) + 1
+    used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
+    entries = len(i) * (2 + fit_h + (g.shape[1] > 1))
+    if n_voters * p <= 4 * entries + (1 << 22) and n_voters * p * p <= 512 * entries + (1 << 26):
+        # dense (voter x parameter) score sums and one S^T S by BLAS: cheaper than the sparse
+        # route unless most voters touch only a few of the p parameters
+        base = voter.astype(np.int64) * p
+        s = np.bincount(base + i, g[:, 0], n_voters * p)
+        s -= np.bincount(base + j, g[:, 0], n_voters * p)
+        s = s.reshape(n_voters, p)
+        if fit_h:
+            s[:, m] = np.bincount(voter, g[:, 0], n_voters)
+        if g.shape[1] > 1:
+            s[:, m + fit_h] = np.bincount(voter, g[:, 1], n_voters)
+        return (s.T @ s) * (used / max(used - 1, 1))
     cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
         + ([np.full(len(i), m + fit_h)] if g.shape[1] > 1 else [])
     vals = [g[:, 0], -g[:, 0]] + ([g[:, 0]] if fit_h else []) + ([g[:, 1]] if g.shape[1] > 1 else [])
-    n_voters = int(voter.max()) + 1
     key = (voter.astype(np.int64)[:, None] * p + np.column_stack(cols)).ravel()
     weights = np.column_stack(vals).ravel()
     if n_voters * p <= 4 * len(key) + (1 << 22):
@@ -154,7 +173,6 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     else:
         key, inverse = np.unique(key, return_inverse=True)
         summed = np.bincount(inverse, weights, len(key))
-    used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
     return grouped_gram(key // p, key % p, summed, p) * (used / max(used - 1, 1))
 
 

@@ -88,16 +88,27 @@ class Leaderboard:
 
     def to_dict(self) -> dict:
         """JSON-ready form (NaN becomes ``None``), the ``rank`` contract of DESIGN.md §3."""
-        return _clean({"votes": self.votes, "rows": [_shallow(r) for r in self.rows],
+        rows = [{k: _clean_scalar(getattr(r, k)) for k in _ROW_FIELDS} for r in self.rows]
+        out = _clean({"votes": self.votes, "rows": None,
                        "position_bias": None if self.position_bias is None
                        else _shallow(self.position_bias),
                        "warnings": list(self.warnings), "snapshot": self.snapshot,
                        "method": self.method, "intervals": self.intervals, "ties": self.ties})
+        out["rows"] = rows                      # cleaned above, field by field
+        return out
 
 
 def _shallow(obj) -> dict:
     """A flat dataclass as a dict (``dataclasses.asdict`` deep-copies every field)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(Row))
+
+
+def _clean_scalar(obj):
+    """A row field (str, int, bool or float) with NaN and infinities as ``None``."""
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
 def _clean(obj):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from scoring import Comparisons, Votes, fit_bradley_terry
-from scoring.intervals import (PoissonSampler, _condition_on_total, _poisson_cdf, grouped_gram,
-                               model_cov, sandwich_cov, wilson)
+from scoring.intervals import (PoissonSampler, _cluster_meat, _condition_on_total, _poisson_cdf,
+                               grouped_gram, model_cov, sandwich_cov, wilson)
 from scoring.ties import TIE_MODELS
 
 WINNERS = np.array(["model_a", "model_b", "tie", "tie (bothbad)"], dtype=object)
@@ -59,6 +59,34 @@ def test_sandwich_equals_the_brute_force_sum(ties, by_voter):
     proj[:m, :m] -= 1 / m
     expected = proj @ inv @ meat @ inv @ proj.T
     assert np.allclose(sandwich_cov(data, fit), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("fit_h", [0, 1])
+@pytest.mark.parametrize("q", [1, 2])
+def test_cluster_meat_dense_and_sparse_routes_agree(fit_h, q):
+    rng = np.random.default_rng(4)
+    m, n = 6, 500
+    i = rng.integers(0, m, n)
+    j = (i + rng.integers(1, m, n)) % m
+    g = rng.normal(size=(n, q))
+    voter = rng.integers(0, 40, n)
+    p = m + fit_h + (q > 1)
+    brute = np.zeros((p, p))
+    for c in np.unique(voter):
+        x = np.zeros(p)
+        at = voter == c
+        np.add.at(x, i[at], g[at, 0])
+        np.add.at(x, j[at], -g[at, 0])
+        if fit_h:
+            x[m] = g[at, 0].sum()
+        if q > 1:
+            x[m + fit_h] = g[at, 1].sum()
+        brute += np.outer(x, x)
+    brute *= len(np.unique(voter)) / (len(np.unique(voter)) - 1)
+    dense = _cluster_meat(voter, i, j, g, m, fit_h, p)                  # small table: dense
+    sparse = _cluster_meat(voter * 10 ** 6, i, j, g, m, fit_h, p)       # huge table: sparse
+    assert np.allclose(dense, brute, rtol=1e-12, atol=1e-12)
+    assert np.allclose(sparse, brute, rtol=1e-12, atol=1e-12)
 
 
 def test_model_covariance_is_the_sandwich_when_the_model_is_right():
