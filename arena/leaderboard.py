@@ -5,9 +5,13 @@ Shared by the CLI, the HTTP API and the Leaderboard tab; the numbers come from
 """
 from __future__ import annotations
 
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
 from arena.battles import WINNERS, BattleFileError
 from scoring.data import Comparisons, Votes
@@ -15,6 +19,8 @@ from scoring.errors import ScoringError, UnknownOutcomeError
 from scoring.leaderboard import rank
 
 OVERALL = "overall"
+#: Threads that fit boards at once (each board's fit stays single-threaded).
+FIT_THREADS = 2
 
 
 def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = None, *,
@@ -62,6 +68,19 @@ def board_json(task: str, data: Comparisons, **options: Any) -> dict[str, Any]:
 
 
 def leaderboards(cubes: Mapping[str, Comparisons], **options: Any) -> dict[str, Any]:
-    """The ``rank`` JSON for every cube, overall first."""
+    """The ``rank`` JSON for every cube, overall first.
+
+    Boards are fitted on up to two threads (numpy releases the GIL in the heavy steps), each
+    with single-threaded BLAS; results do not depend on the number of threads.
+    """
     order = sorted(cubes, key=lambda t: (t != OVERALL, t))
-    return {"leaderboards": [board_json(t, cubes[t], **options) for t in order]}
+    workers = min(FIT_THREADS, os.cpu_count() or 1, len(order))
+    if workers < 2:
+        return {"leaderboards": [board_json(t, cubes[t], **options) for t in order]}
+    # One BLAS limit and one warnings filter for the whole pool: the fits' own (per-call)
+    # settings are process-wide, so they must not be the ones left in place afterwards.
+    with threadpool_limits(1), warnings.catch_warnings(), \
+            ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
+        warnings.simplefilter("ignore")
+        boards = list(pool.map(lambda t: board_json(t, cubes[t], **options), order))
+    return {"leaderboards": boards}
