@@ -1,0 +1,21 @@
+"""Leaderboards of many tasks: the same numbers whether boards are fitted on one thread or two."""
+from __future__ import annotations
+
+import warnings
+
+import arena.leaderboard as board_module
+from arena.leaderboard import battle_cubes, leaderboards
+from scoring.simulate import CrowdConfig, simulate_crowd
+
+
+def test_threaded_fits_equal_sequential_fits_and_leave_warning_filters_alone(monkeypatch):
+    cols = simulate_crowd(CrowdConfig(voters=60, votes=4000, models=6, tasks=("recolor", "style", "text_edit"), seed=4)).columns()
+    cubes = battle_cubes(cols)
+    assert len(cubes) == 4
+    filters = list(warnings.filters)
+    monkeypatch.setattr(board_module, "FIT_THREADS", 2)
+    threaded = leaderboards(cubes)
+    monkeypatch.setattr(board_module, "FIT_THREADS", 1)
+    assert leaderboards(cubes) == threaded
+    assert warnings.filters == filters
+    assert [b["task"] for b in threaded["leaderboards"]][0] == "overall"
