@@ -5,9 +5,11 @@ import contextlib
 import threading
 from pathlib import Path
 from functools import lru_cache
-from typing import Iterator
+from typing import Any, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -56,6 +58,18 @@ def write_lock(engine: Engine) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def insert_ignore(engine: Engine, table: Any, **values: Any):
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL (a plain INSERT elsewhere).
+
+    Add ``.returning(<primary key>)`` to learn whether the row went in.
+    """
+    if engine.dialect.name == "postgresql":
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    return insert(table).values(**values)
 
 
 def session(engine: Engine) -> Session:

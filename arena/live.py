@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from arena import tokens
 from arena.context import Arena
-from arena.db import session, write_lock
+from arena.db import insert_ignore, session, write_lock
 from arena.sampling import NoPairError, PairChoice
 from arena.schema import (CHOICES, Impression, Item, LiveRound, LiveSeat, LiveSession, Model,
                           Output, Vote)
@@ -299,16 +297,12 @@ def _new_seat(arena: Arena, live: LiveSession, rnd: LiveRound, voter_id: str) ->
         left_output_id=rnd.left_output_id, right_output_id=rnd.right_output_id,
         left_model_id=rnd.left_model_id, right_model_id=rnd.right_model_id, voter_id=voter_id,
         session_id=live.id, sampler=rnd.sampler, propensity=rnd.propensity)
-    ins = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(arena.engine.dialect.name)
     with write_lock(arena.engine), session(arena.engine) as s:
         s.add(imp)
         s.flush()
         values = dict(round_id=rnd.id, voter_id=voter_id, impression_id=imp.id)
-        if ins is None:  # pragma: no cover - the arena runs on SQLite or PostgreSQL
-            won = s.execute(insert(LiveSeat.__table__).values(**values)).rowcount == 1
-        else:
-            won = s.execute(ins(LiveSeat.__table__).values(**values).on_conflict_do_nothing()
-                            .returning(LiveSeat.__table__.c.id)).first() is not None
+        won = s.execute(insert_ignore(arena.engine, LiveSeat.__table__, **values)
+                        .returning(LiveSeat.__table__.c.id)).first() is not None
         if not won:
             s.rollback()  # the same person opened the round twice at once: keep the first
             return None

@@ -9,15 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 
 from arena import tokens
 from arena.checks import plan_check
 from arena.context import Arena
-from arena.db import session, write_lock
+from arena.db import insert_ignore, session, write_lock
 from arena.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, Voter
 
 _VOTER_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -51,14 +48,6 @@ def media_url(name: str) -> str:
     return f"/media/{name}"
 
 
-def _insert_ignore(dialect: str, table: Any, **values: Any):
-    if dialect == "postgresql":
-        return pg_insert(table).values(**values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    return insert(table).values(**values)
-
-
 def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
     """Register a pseudonymous voter id (8-64 letters, digits, '-' or '_') if it is new."""
     if not _VOTER_ID.match(voter_id or ""):
@@ -66,7 +55,7 @@ def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
     if kind not in VOTER_KINDS:
         raise InvalidVote(f"voter kind must be one of {', '.join(VOTER_KINDS)}")
     with write_lock(arena.engine), arena.engine.begin() as conn:
-        conn.execute(_insert_ignore(arena.engine.dialect.name, Voter.__table__, id=voter_id, kind=kind))
+        conn.execute(insert_ignore(arena.engine, Voter.__table__, id=voter_id, kind=kind))
     return voter_id
 
 
@@ -141,7 +130,7 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
                   duration_ms=duration_ms)
     with write_lock(arena.engine), arena.engine.begin() as conn:
-        stmt = _insert_ignore(arena.engine.dialect.name, Vote.__table__, **values)
+        stmt = insert_ignore(arena.engine, Vote.__table__, **values)
         created = conn.execute(stmt.returning(Vote.__table__.c.id)).first() is not None
     return receipt(arena, imp), created
 

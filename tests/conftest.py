@@ -81,3 +81,33 @@ def demo_server(tmp_path_factory):
     server = LiveServer(workdir, env)
     yield server
     server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (never a downloaded browser).
+
+    Skips when chromium is missing, except under CI (``CI=true``), where it fails instead.
+    """
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is required under CI (scripts/test.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(demo_server):
+    """Base URL of the demo server, which also serves the live-session routes and pages."""
+    return demo_server.url

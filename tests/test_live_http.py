@@ -1,59 +1,9 @@
 """Live sessions over HTTP on a real server: the JSON routes, the two pages and their escaping."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-from live_server import ROOT, app_env, free_port
-
-APP = """
-import sys, uvicorn
-from fastapi import FastAPI
-from arena.api import build_router
-from arena.context import Arena
-from arena.live_api import build_live_router
-arena = Arena.open()
-app = FastAPI()
-app.include_router(build_router(arena))
-app.include_router(build_live_router(arena))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
-
-
-@pytest.fixture(scope="session")
-def live_url(demo_server):
-    """The demo server if it serves the live routes; else the API and live routes (no Gradio)
-    served from the demo server's own database and media folder."""
-    if httpx.get(demo_server.url + "/live-assets/live.css", timeout=10).status_code == 200:
-        yield demo_server.url
-        return
-    workdir = Path(demo_server.log.name).parent
-    port = free_port()
-    log = (workdir / "live.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", APP, str(port)], cwd=ROOT, env=app_env(workdir),
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (workdir / "live.log").read_text()[-2000:]
-            try:
-                if httpx.get(url + "/api/tasks", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the live server did not start"
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture
