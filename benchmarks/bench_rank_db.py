@@ -297,19 +297,19 @@ def time_path(url: str, repeat: int) -> tuple[list[tuple[float, float]], dict]:
 def time_group_by(url: str) -> tuple[float, bool]:
     """Seconds of ``db_cubes`` through the ``GROUP BY`` path (the one other databases take),
     and whether its cubes equal the fast path's."""
-    from arena import aggregate
+    from arena import aggregate, vote_reading
     from arena.db import make_engine
 
     engine = make_engine(url)
-    fast = aggregate._fast_rows
+    fast = vote_reading._fast_rows
     try:
         want = {t: c.digest() for t, c in aggregate.db_cubes(engine).items()}
-        aggregate._fast_rows = lambda *args: None
+        vote_reading._fast_rows = lambda *args: None
         t = time.perf_counter()
         got = aggregate.db_cubes(engine)
         seconds = time.perf_counter() - t
     finally:
-        aggregate._fast_rows = fast
+        vote_reading._fast_rows = fast
         engine.dispose()
     return seconds, {t: c.digest() for t, c in got.items()} == want
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arena import aggregate
+from arena import vote_reading
 from arena.aggregate import OVERALL, count_rows, cubes_from_rows, db_cubes
 from arena.catalog import ensure_model, model_names
 from arena.leaderboard import leaderboards
@@ -82,7 +82,7 @@ def fast_only(monkeypatch):
     """Fail if a query falls back to the GROUP BY path (SQLite and PostgreSQL should not)."""
     def refuse(*args):
         raise AssertionError("took the GROUP BY path")
-    monkeypatch.setattr(aggregate, "_grouped_rows", refuse)
+    monkeypatch.setattr(vote_reading, "_grouped_rows", refuse)
 
 
 @pytest.fixture
@@ -152,10 +152,10 @@ def test_blocks_read_at_once_give_the_same_cubes(voted, fast_only, monkeypatch):
     """Many small blocks of ids on several connections (one shared snapshot on PostgreSQL)."""
     arena, rows = voted
     whole = db_cubes(arena.engine)
-    monkeypatch.setattr(aggregate, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(aggregate, "BLOCK", 97)
-    monkeypatch.setattr(aggregate, "READERS", 3)
-    assert len(aggregate._blocks(1, len(rows), 3)) == -(-len(rows) // 97)
+    monkeypatch.setattr(vote_reading, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(vote_reading, "BLOCK", 97)
+    monkeypatch.setattr(vote_reading, "READERS", 3)
+    assert len(vote_reading._blocks(1, len(rows), 3)) == -(-len(rows) // 97)
     apart = db_cubes(arena.engine)
     assert_same(apart, whole)
     assert all(apart[t].voters == whole[t].voters for t in whole)
@@ -165,7 +165,7 @@ def test_group_by_path_gives_the_same_cubes(voted, monkeypatch):
     arena, _ = voted
     fast = db_cubes(arena.engine)
     fast_rows = count_rows(arena.engine, include_repeats=True)
-    monkeypatch.setattr(aggregate, "_fast_rows", lambda *args: None)
+    monkeypatch.setattr(vote_reading, "_fast_rows", lambda *args: None)
     slow = db_cubes(arena.engine)
     assert_same(slow, fast)
     assert all(slow[t].voters == fast[t].voters for t in fast)
@@ -193,8 +193,8 @@ def check_odd_voter_ids(arena, long_id, monkeypatch):
     from_battles; an id too long for the packed key (SQLite does not enforce the column's
     length) sends the query down the GROUP BY path, with the same result."""
     grouped = []
-    original = aggregate._grouped_rows
-    monkeypatch.setattr(aggregate, "_grouped_rows", lambda *a: grouped.append(1) or original(*a))
+    original = vote_reading._grouped_rows
+    monkeypatch.setattr(vote_reading, "_grouped_rows", lambda *a: grouped.append(1) or original(*a))
     ids = catalog(arena, models=("alpha", "beta", "gamma"))
     odd = ['a,b', 'say "hi"', 'josé-ü-ß', '日本語の投票者', "", 'tab\there', 'line\nbreak', "x" * 64]
     odd += ["y" * 700] if long_id else []
