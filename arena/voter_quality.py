@@ -244,11 +244,6 @@ def rank_moves(result: dict[str, Any], task: str = OVERALL) -> list[dict[str, An
     return []
 
 
-__all__ = ["FAST_MS", "NoVotersError", "db_voter_data", "battle_voter_data", "voter_report",
-           "report_json", "table_rows", "db_ranking_cubes", "reweight", "compare_boards",
-           "voter_leaderboards", "voter_votes", "rank_moves", "voters_overview"]
-
-
 def voters_overview(engine: Engine, mode: str = "exclude", task: str = OVERALL) -> dict[str, Any]:
     """What the organiser's Voters tab shows: the crowd summary, the flagged voters with their
     reasons, and how one task's ranks move when they are set aside (``mode``)."""
