@@ -5,7 +5,7 @@ import contextlib
 import threading
 from pathlib import Path
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,3 +75,22 @@ def insert_ignore(engine: Engine, table: Any, **values: Any):
 def session(engine: Engine) -> Session:
     """A session that keeps loaded objects usable after commit."""
     return Session(engine, expire_on_commit=False)
+
+
+def stored_setting(engine: Engine, key: str, make: Callable[[], str]) -> str:
+    """The value of setting ``key``; made by ``make()`` and stored on first use.
+
+    Safe when several processes start at once: the first insert wins, the others read it.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    with session(engine) as s:
+        row = s.get(schema.Setting, key)
+        if row is None:
+            s.add(schema.Setting(key=key, value=make()))
+            try:
+                s.commit()
+            except IntegrityError:  # another process made it first
+                s.rollback()
+            row = s.get(schema.Setting, key)
+        return row.value

@@ -13,6 +13,7 @@ from arena.api import build_router  # noqa: E402
 from arena.catalog import count_items  # noqa: E402
 from arena.context import Arena  # noqa: E402
 from arena.live_api import build_live_router  # noqa: E402
+from arena.organiser import organiser_key  # noqa: E402
 from arena.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 
 
@@ -42,4 +43,5 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
         print("Empty database: building the demo set...", flush=True)
         print(build(arena).describe(), flush=True)
     print(f"Pareto Arena on http://{host}:{port}", flush=True)
+    print(f"Organiser key (Voters tab): {organiser_key(arena.engine)}", flush=True)
     uvicorn.run(build_app(arena), host=host, port=port, log_level="warning")

@@ -11,10 +11,8 @@ import os
 import secrets
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from arena.db import session
-from arena.schema import Setting
+from arena.db import stored_setting
 
 _SECRET_KEY = "token_secret"
 
@@ -23,16 +21,7 @@ def load_secret(engine: Engine) -> bytes:
     """The signing secret: ``$ARENA_SECRET``, else the one stored in the database (made once)."""
     if os.environ.get("ARENA_SECRET"):
         return os.environ["ARENA_SECRET"].encode()
-    with session(engine) as s:
-        row = s.get(Setting, _SECRET_KEY)
-        if row is None:
-            s.add(Setting(key=_SECRET_KEY, value=secrets.token_hex(32)))
-            try:
-                s.commit()
-            except IntegrityError:  # another process made it first
-                s.rollback()
-            row = s.get(Setting, _SECRET_KEY)
-        return row.value.encode()
+    return stored_setting(engine, _SECRET_KEY, lambda: secrets.token_hex(32)).encode()
 
 
 def new_nonce() -> str:

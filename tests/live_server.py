@@ -37,7 +37,7 @@ class LiveServer:
     """``python app.py`` running on a free port until :meth:`stop`."""
 
     def __init__(self, workdir: Path, env: dict[str, str]):
-        self.port = free_port()
+        self.port, self.env, self.workdir = free_port(), env, workdir
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "server.log").open("w")
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port)],

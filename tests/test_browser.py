@@ -63,3 +63,38 @@ def test_voter_id_survives_a_reload(browser, demo_server):
                             timeout=30_000)
     assert other.locator("#voter-tag").inner_text() != before
     context.close()
+
+
+def test_voters_tab_opens_only_with_the_organiser_key(browser, demo_server):
+    from live_server import run_cli
+
+    key = run_cli(["organiser"], demo_server.env).stdout.strip()
+    assert f"Organiser key (Voters tab): {key}" in (demo_server.workdir / "server.log").read_text()
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(demo_server.url, wait_until="load")
+    page.get_by_role("tab", name="Voters").click()
+    summary = page.locator("#voters-summary")
+    page.wait_for_function("document.querySelector('#voters-summary').innerText.includes('organiser key')",
+                           timeout=30_000)
+    page.fill("#organiser-key input", "not-the-key")
+    page.click("#organiser-open")
+    page.wait_for_function("document.querySelector('#voters-summary').innerText.includes('not the organiser key')",
+                           timeout=30_000)
+    page.fill("#organiser-key input", key)
+    page.click("#organiser-open")
+    page.wait_for_function("!document.querySelector('#voters-summary').innerText.includes('organiser key')",
+                           timeout=30_000)
+    opened = summary.inner_text()
+    assert "voters" in opened.lower()
+
+    page.reload(wait_until="load")       # this browser remembers the key
+    page.get_by_role("tab", name="Voters").click()
+    page.wait_for_function("!document.querySelector('#voters-summary').innerText.includes('organiser key')",
+                           timeout=30_000)
+    other = browser.new_context().new_page()   # another browser does not
+    other.goto(demo_server.url, wait_until="load")
+    other.get_by_role("tab", name="Voters").click()
+    other.wait_for_timeout(1500)
+    assert "organiser key" in other.locator("#voters-summary").inner_text()
+    context.close()

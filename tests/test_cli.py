@@ -149,3 +149,15 @@ def test_compare_a_rank_output_with_a_public_board(tmp_path, env):
     assert {s["model"]: s["shift"] for s in result["shifts"]} == {"alpha": 2, "beta": 0, "gamma": -2}
     done = run_cli(["compare", str(ours), str(tmp_path / "missing.csv")], env)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_organiser_prints_the_key_kept_in_the_database(env):
+    from arena.context import Arena
+    from arena.organiser import is_organiser
+
+    first, again = run_cli(["organiser"], env), run_cli(["organiser"], env)
+    assert first.returncode == 0 and first.stdout == again.stdout
+    key = first.stdout.strip()
+    assert is_organiser(Arena.open(env["DATABASE_URL"]).engine, key)
+    chosen = run_cli(["organiser"], {**env, "ARENA_ORGANISER_KEY": "room-key-2026"})
+    assert chosen.stdout.strip() == "room-key-2026"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from arena.organiser import is_organiser, organiser_key
 from arena.schema import Vote
 from arena.voter_quality import (NoVotersError, db_voter_data, voter_leaderboards, voter_report,
                                  voters_overview)
@@ -76,12 +77,32 @@ def test_voters_tab_functions(crowd_db):
     view = voters_overview(crowd_db.engine)
     assert {r["voter"] for r in view["flagged"]} == {"voter-leftie-01", "voter-ties-0001"}
     assert "2 of" in summary_markdown(view)
-    text, rows, voters, moves = overview_tables(crowd_db, "Exclude flagged voters", "recolor")
+    key = organiser_key(crowd_db.engine)
+    text, rows, voters, moves = overview_tables(crowd_db, key, "Exclude flagged voters", "recolor")
     assert text.startswith("**2 of") and set(voters) == {"voter-leftie-01", "voter-ties-0001"}
     assert any("left image" in r[3] for r in rows) and len(moves) == 3
-    votes = vote_rows(crowd_db, "voter-leftie-01")
+    votes = vote_rows(crowd_db, key, "voter-leftie-01")
     assert len(votes) == 80 and {v[4] for v in votes} == {"left"}
-    assert vote_rows(crowd_db, None) == []
+    assert vote_rows(crowd_db, key, None) == []
+
+
+def test_voters_tab_shows_nothing_without_the_organiser_key(crowd_db):
+    key = organiser_key(crowd_db.engine)
+    assert len(key) >= 20 and organiser_key(crowd_db.engine) == key   # made once, then kept
+    for wrong in ("", None, key[:-1], key + "x", "voter-leftie-01"):
+        text, rows, voters, moves = overview_tables(crowd_db, wrong, "Exclude flagged voters", "recolor")
+        assert (rows, voters, moves) == ([], [], []) and "organiser key" in text
+        assert "voter-leftie-01" not in text
+        assert vote_rows(crowd_db, wrong, "voter-leftie-01") == []
+    assert overview_tables(crowd_db, "nope", "Exclude flagged voters", "recolor")[0].startswith(
+        "**That is not the organiser key.**")
+    assert is_organiser(crowd_db.engine, f"  {key}\n")                 # pasted with spaces
+
+
+def test_organiser_key_from_the_environment(crowd_db, monkeypatch):
+    monkeypatch.setenv("ARENA_ORGANISER_KEY", "room-42-key")
+    assert organiser_key(crowd_db.engine) == "room-42-key"
+    assert is_organiser(crowd_db.engine, "room-42-key") and not is_organiser(crowd_db.engine, "room-42")
 
 
 def test_empty_database(arena):

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue")
+COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "organiser")
 
 
 class InputError(Exception):

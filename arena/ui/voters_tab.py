@@ -1,20 +1,25 @@
 """The Voters tab (for the organiser): flagged voters with their reasons, their votes, and how
-the ranking moves without them. The numbers come from :mod:`arena.voter_quality`."""
+the ranking moves without them. The numbers come from :mod:`arena.voter_quality`; nothing is
+shown without the organiser key (:mod:`arena.organiser`), checked on the server for every call."""
 from __future__ import annotations
 
 from typing import Any
 
 import gradio as gr
 
-from arena.catalog import task_names
 from arena.context import Arena
 from arena.leaderboard import OVERALL
+from arena.organiser import is_organiser
+from arena.ui.task_menus import TaskMenus
 from arena.voter_quality import voter_votes, voters_overview
 
 FLAGGED_HEADERS = ["Voter", "Votes", "Reliability", "Why flagged"]
 VOTE_HEADERS = ["When", "Task", "Left", "Right", "Choice", "Seconds", "Check"]
 MOVE_HEADERS = ["Model", "Rank (all votes)", "Rank", "Change", "Score (all votes)", "Score"]
 MODES = {"Exclude flagged voters": "exclude", "Also weigh the rest by reliability": "weighted"}
+LOCKED = ("**For the organiser.** Enter the organiser key to see voters, their flags and their "
+          "votes. `python -m arena organiser` prints it; the server prints it when it starts.")
+WRONG_KEY = "**That is not the organiser key.** " + LOCKED.split("**", 2)[2].strip()
 
 
 def summary_markdown(view: dict[str, Any]) -> str:
@@ -42,8 +47,11 @@ def _fmt(x, digits: int = 2):
     return "" if x is None else round(x, digits)
 
 
-def overview_tables(arena: Arena, mode_label: str, task: str):
-    """Summary, flagged-voter rows, voter choices and rank-move rows for the tab."""
+def overview_tables(arena: Arena, key: str | None, mode_label: str, task: str):
+    """Summary, flagged-voter rows, voter choices and rank-move rows for the tab; with a wrong
+    or missing organiser ``key``, only a note saying how to get one."""
+    if not is_organiser(arena.engine, key):
+        return (WRONG_KEY if key else LOCKED), [], [], []
     view = voters_overview(arena.engine, MODES.get(mode_label, "exclude"), task or OVERALL)
     flagged = [[r["voter"], r["votes"], _fmt(r["reliability"]), " · ".join(r["reasons"])]
                for r in view["flagged"]]
@@ -54,15 +62,15 @@ def overview_tables(arena: Arena, mode_label: str, task: str):
     return summary_markdown(view), flagged, voters, moves
 
 
-def vote_rows(arena: Arena, voter: str | None) -> list[list[Any]]:
-    """The chosen voter's latest votes."""
-    if not voter:
+def vote_rows(arena: Arena, key: str | None, voter: str | None) -> list[list[Any]]:
+    """The chosen voter's latest votes (none without the organiser key)."""
+    if not voter or not is_organiser(arena.engine, key):
         return []
     return [[v["when"], v["task"], v["left"], v["right"], v["choice"], v["seconds"], v["check"]]
             for v in voter_votes(arena.engine, voter)]
 
 
-def build_voters_tab(arena: Arena):
+def build_voters_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Voters tab inside the current Blocks.
 
     Returns ``(inputs, show, outputs)``: binding ``show`` to a tab's ``select`` with these
@@ -71,24 +79,33 @@ def build_voters_tab(arena: Arena):
     gr.Markdown("Voters whose answers do not fit the crowd (a left/right habit, favouring one "
                 "model, ties on everything, too fast, random or inverted answers, failed "
                 "planted checks), with the reason for each flag, and the ranking without them.")
+    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.secret.hex()[:32])
     with gr.Row():
-        task = gr.Dropdown(choices=[OVERALL] + task_names(arena.engine), value=OVERALL,
+        key = gr.Textbox(label="Organiser key", type="password", max_lines=1, scale=3,
+                         elem_id="organiser-key")
+        unlock = gr.Button("Open", size="sm", min_width=120, scale=0, elem_id="organiser-open")
+    with gr.Row():
+        task = menus.dropdown([OVERALL], value=OVERALL,
                            label="Task", elem_id="voters-task")
         mode = gr.Radio(list(MODES), value=next(iter(MODES)), label="Ranking without them")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
-    summary = gr.Markdown("")
+    summary = gr.Markdown(LOCKED, elem_id="voters-summary")
     flagged = gr.Dataframe(headers=FLAGGED_HEADERS, interactive=False, wrap=True,
                            elem_id="voters-flagged")
     moves = gr.Dataframe(headers=MOVE_HEADERS, interactive=False, elem_id="voters-moves")
     voter = gr.Dropdown(choices=[], label="Votes of a flagged voter", elem_id="voters-pick")
     votes = gr.Dataframe(headers=VOTE_HEADERS, interactive=False, elem_id="voters-votes")
 
-    def show(mode_label: str, task_name: str):
-        text, rows, voters, move_rows = overview_tables(arena, mode_label, task_name)
-        return text, rows, gr.update(choices=voters, value=None), move_rows, []
+    def show(mode_label: str, task_name: str, typed: str, remembered: str):
+        given = (typed or remembered or "").strip()
+        text, rows, voters, move_rows = overview_tables(arena, given, mode_label, task_name)
+        keep = given if is_organiser(arena.engine, given) else ""  # remembered in this browser
+        return text, rows, gr.update(choices=voters, value=None), move_rows, [], keep
 
-    outputs = [summary, flagged, voter, moves, votes]
-    for trigger in (refresh.click, mode.change, task.change):
-        trigger(show, [mode, task], outputs, api_name=False)
-    voter.change(lambda v: vote_rows(arena, v), voter, votes, api_name=False)
-    return [mode, task], show, outputs
+    inputs = [mode, task, key, saved]
+    outputs = [summary, flagged, voter, moves, votes, saved]
+    for trigger in (refresh.click, mode.change, task.change, unlock.click, key.submit):
+        trigger(show, inputs, outputs, api_name=False)
+    voter.change(lambda v, typed, remembered: vote_rows(arena, (typed or remembered or "").strip(), v),
+                 [voter, key, saved], votes, api_name=False)
+    return inputs, show, outputs
