@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from arena.catalog import task_names
 from arena.context import Arena
 from arena.ui.annotate_tab import build_annotate_tab, tab_from_url
 from arena.ui.leaderboard_tab import build_leaderboard_tab
 from arena.ui.live_tab import build_live_tab
 from arena.ui.pareto_tab import build_pareto_tab
+from arena.ui.task_menus import TaskMenus
 from arena.ui.vote_tab import build_vote_tab
 from arena.ui.voters_tab import build_voters_tab
 
@@ -52,23 +52,24 @@ def build_blocks(arena: Arena) -> gr.Blocks:
     refreshes the tab when it is selected. Annotate comes last so that on a phone the main tabs
     stay in view; a ``?annotator=ID`` link opens it directly.
     """
-    tasks = task_names(arena.engine)
-    pages = (("Leaderboard", "leaderboard", lambda: build_leaderboard_tab(arena, tasks)),
-             ("Pareto", "pareto", lambda: build_pareto_tab(arena, tasks)),
-             ("Voters", "voters", lambda: build_voters_tab(arena)),
+    menus = TaskMenus(arena)
+    pages = (("Leaderboard", "leaderboard", lambda: build_leaderboard_tab(arena, menus)),
+             ("Pareto", "pareto", lambda: build_pareto_tab(arena, menus)),
+             ("Voters", "voters", lambda: build_voters_tab(arena, menus)),
              ("Annotate", "annotate", lambda: build_annotate_tab(arena)))
     with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
         gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
                     "Two anonymous models edited the same source image.")
         with gr.Tabs() as tabs:
             with gr.Tab("Vote", id="vote"):
-                build_vote_tab(arena, blocks, tasks)
+                build_vote_tab(arena, blocks, menus)
             with gr.Tab("Live", id="live"):
-                build_live_tab(arena, tasks)
+                build_live_tab(arena, menus)
             for label, tab_id, build in pages:
                 with gr.Tab(label, id=tab_id) as tab:
                     inputs, show, outputs = build()
                 tab.select(show, inputs, outputs, api_name=False)
         blocks.load(show, inputs, outputs, api_name=False)  # the Annotate tab, for ?annotator= links
         blocks.load(tab_from_url, None, tabs, api_name=False)
+        menus.bind(blocks)  # tasks added while the server runs appear on the next load
     return blocks

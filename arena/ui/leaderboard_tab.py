@@ -14,6 +14,7 @@ from arena.boards import BoardFileError
 from arena.catalog import model_stats
 from arena.context import Arena
 from arena.leaderboard import OVERALL, leaderboards
+from arena.ui.task_menus import TaskMenus
 from arena.voter_quality import NoVotersError, voter_leaderboards
 from scoring.errors import ScoringError
 
@@ -96,10 +97,10 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.2f}"
 
 
-def build_leaderboard_tab(arena: Arena, task_choices: list[str]):
+def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Leaderboard tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
-        task = gr.Dropdown(choices=[OVERALL] + task_choices, value=OVERALL, label="Task",
+        task = menus.dropdown([OVERALL], value=OVERALL, label="Task",
                            elem_id="board-task")
         mode = gr.Radio(choices=list(MODES.items()), value="all", label="Votes")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)

@@ -12,6 +12,7 @@ import gradio as gr
 
 from arena import live
 from arena.context import Arena
+from arena.ui.task_menus import TaskMenus
 from arena.voting import VoteError
 
 
@@ -49,17 +50,16 @@ def start_session(arena: Arena, task: str | None, base: str) -> str:
                         base + live.present_path(made.code, made.presenter_token))
 
 
-def build_live_tab(arena: Arena, tasks: list[str] | None = None) -> tuple[Any, Any, Any]:
+def build_live_tab(arena: Arena, menus: TaskMenus | None = None) -> tuple[Any, Any, Any]:
     """Task dropdown, start button and result panel; returns ``(task, start, result)``.
 
     Call inside ``with gr.Tab("Live"):``; the button's event is wired here.
     """
-    if tasks is None:
-        tasks = arena.sampler.tasks()
+    menus = menus or TaskMenus(arena)
     gr.Markdown("Run a vote with a room: the presenter shows one pair per round on the big screen, "
                 "the audience votes from their phones, then the presenter reveals the models.")
     with gr.Row():
-        task = gr.Dropdown(["any", *tasks], value="any", label="Task", elem_id="live-task",
+        task = menus.dropdown(["any"], with_pairs=True, value="any", label="Task", elem_id="live-task",
                            scale=3, min_width=0)
         start = gr.Button("Start a live session", variant="primary", elem_id="live-start",
                           scale=1, min_width=0)

@@ -11,6 +11,7 @@ from arena.catalog import model_stats
 from arena.context import Arena
 from arena.leaderboard import OVERALL
 from arena.pareto import db_costs, task_fronts
+from arena.ui.task_menus import TaskMenus
 
 AXIS_LABELS = {"latency_s": "Median latency per image (s, log scale)",
                "cost_usd": "Cost per image (USD, log scale)"}
@@ -62,10 +63,10 @@ def pareto_figure(front: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def build_pareto_tab(arena: Arena, task_choices: list[str]):
+def build_pareto_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Pareto tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
-        task = gr.Dropdown(choices=[OVERALL] + task_choices, value=OVERALL, label="Task", elem_id="pareto-task")
+        task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="pareto-task")
         axis = gr.Radio(choices=[("Latency", "latency_s"), ("Cost", "cost_usd")], value="latency_s",
                         label="Against")
     summary = gr.Markdown("")

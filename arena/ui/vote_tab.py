@@ -9,6 +9,7 @@ import gradio as gr
 from arena.context import Arena
 from arena.sampling import NoPairError
 from arena.ui.pair_view import pair_html, reveal_markdown
+from arena.ui.task_menus import TaskMenus
 from arena.voting import VoteError, issue_pair, record_vote
 
 BUTTONS = (("left", "A is better", "vote-a"), ("right", "B is better", "vote-b"),
@@ -45,11 +46,11 @@ def vote_and_advance(arena: Arena, choice: str, state: dict | None, task: str | 
     return new_state, page, reveal
 
 
-def build_vote_tab(arena: Arena, blocks: gr.Blocks, task_choices: list[str]) -> None:
+def build_vote_tab(arena: Arena, blocks: gr.Blocks, menus: TaskMenus) -> None:
     """Lay out the Vote tab inside the current Blocks."""
     voter = gr.BrowserState("", storage_key="pareto-arena-voter", secret=arena.secret.hex()[:32])
     state = gr.State(None)
-    task = gr.Dropdown(choices=[("Any task", "any")] + [(t, t) for t in task_choices], value="any",
+    task = menus.dropdown([("Any task", "any")], value="any",
                        label="Task", elem_id="task-select")
     page = gr.HTML(pair_html(None), elem_id="pair")
     with gr.Row(equal_height=True, elem_classes="pa-buttons"):
