@@ -67,7 +67,8 @@ def build_router(arena: Arena) -> APIRouter:
     @router.get("/api/leaderboard")
     def leaderboard(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
-        return leaderboards(db_cubes(arena.engine, [task] if task else None))
+        return arena.boards.get(("rank", task), lambda: leaderboards(
+            db_cubes(arena.engine, [task] if task else None)))
 
     @router.get("/api/pareto")
     def pareto(task: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The running arena's shared parts: database engine, media folder, token secret, sampler."""
+"""The running arena's shared parts: database engine, media folder, token secret, sampler and
+the cache of leaderboards."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +7,7 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
+from arena.board_cache import BoardCache
 from arena.config import database_url, media_root
 from arena.db import get_engine
 from arena.media import MediaStore
@@ -31,3 +33,7 @@ class Arena:
     @cached_property
     def sampler(self) -> PairSampler:
         return PairSampler(self.engine)
+
+    @cached_property
+    def boards(self) -> BoardCache:
+        return BoardCache(self.engine)

@@ -25,7 +25,12 @@ SHIFT_HEADERS = ["Model", "Position here", "Position there", "Shift"]
 
 
 def _boards(arena: Arena, mode: str, tasks: list[str] | None) -> tuple[dict[str, Any], str]:
-    """The rank JSON in ``mode``, falling back to all votes (with a note) when it cannot apply."""
+    """The rank JSON in ``mode``, falling back to all votes (with a note) when it cannot apply;
+    kept until the next vote."""
+    return arena.boards.get(("tab", mode, tuple(tasks or ())), lambda: _fit_boards(arena, mode, tasks))
+
+
+def _fit_boards(arena: Arena, mode: str, tasks: list[str] | None) -> tuple[dict[str, Any], str]:
     if mode != "all":
         try:
             return voter_leaderboards(mode, engine=arena.engine, tasks=tasks), ""
@@ -70,16 +75,16 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[l
 
 def task_agreement_rows(arena: Arena) -> list[list[Any]]:
     """Pairwise agreement between the task boards that share models."""
-    boards = leaderboards(db_cubes(arena.engine))["leaderboards"]
+    boards = arena.boards.get(("rank", None), lambda: leaderboards(db_cubes(arena.engine)))
     return [[r["task_a"], r["task_b"], r["models"], _num(r["kendall_tau_b"]), _num(r["spearman"]),
-             _num(r["top_k_overlap"])] for r in between_tasks(boards)]
+             _num(r["top_k_overlap"])] for r in between_tasks(boards["leaderboards"])]
 
 
 def file_agreement(arena: Arena, task: str, path: str | None) -> tuple[list[list[Any]], str]:
     """Shifts and a summary of our board of ``task`` against an uploaded board file."""
     if not path:
         return [], "Upload a board (our rank JSON, or CSV with model and score or rank) to compare."
-    board = leaderboards(db_cubes(arena.engine, [task]))["leaderboards"][0]
+    board = _boards(arena, "all", [task])[0]["leaderboards"][0]
     try:
         result = against_file(board, path)
     except (BoardFileError, ScoringError) as exc:
@@ -100,8 +105,7 @@ def _num(x: float | None) -> str:
 def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Leaderboard tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
-        task = menus.dropdown([OVERALL], value=OVERALL, label="Task",
-                           elem_id="board-task")
+        task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="board-task")
         mode = gr.Radio(choices=list(MODES.items()), value="all", label="Votes")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown("")

@@ -59,8 +59,8 @@ def build_live_tab(arena: Arena, menus: TaskMenus | None = None) -> tuple[Any, A
     gr.Markdown("Run a vote with a room: the presenter shows one pair per round on the big screen, "
                 "the audience votes from their phones, then the presenter reveals the models.")
     with gr.Row():
-        task = menus.dropdown(["any"], with_pairs=True, value="any", label="Task", elem_id="live-task",
-                           scale=3, min_width=0)
+        task = menus.dropdown(["any"], with_pairs=True, value="any", label="Task",
+                              elem_id="live-task", scale=3, min_width=0)
         start = gr.Button("Start a live session", variant="primary", elem_id="live-start",
                           scale=1, min_width=0)
     result = gr.HTML("", elem_id="live-result")

@@ -50,8 +50,7 @@ def build_vote_tab(arena: Arena, blocks: gr.Blocks, menus: TaskMenus) -> None:
     """Lay out the Vote tab inside the current Blocks."""
     voter = gr.BrowserState("", storage_key="pareto-arena-voter", secret=arena.secret.hex()[:32])
     state = gr.State(None)
-    task = menus.dropdown([("Any task", "any")], value="any",
-                       label="Task", elem_id="task-select")
+    task = menus.dropdown([("Any task", "any")], value="any", label="Task", elem_id="task-select")
     page = gr.HTML(pair_html(None), elem_id="pair")
     with gr.Row(equal_height=True, elem_classes="pa-buttons"):
         buttons = [gr.Button(label, elem_id=elem_id, min_width=0,

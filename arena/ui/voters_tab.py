@@ -85,8 +85,7 @@ def build_voters_tab(arena: Arena, menus: TaskMenus):
                          elem_id="organiser-key")
         unlock = gr.Button("Open", size="sm", min_width=120, scale=0, elem_id="organiser-open")
     with gr.Row():
-        task = menus.dropdown([OVERALL], value=OVERALL,
-                           label="Task", elem_id="voters-task")
+        task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="voters-task")
         mode = gr.Radio(list(MODES), value=next(iter(MODES)), label="Ranking without them")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown(LOCKED, elem_id="voters-summary")

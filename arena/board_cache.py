@@ -1,0 +1,54 @@
+"""Leaderboards kept until the next vote, so a room of readers does not refit them per view.
+
+Votes are only ever added, so the highest vote id names the vote set: a cached result is reused
+while that id is unchanged (one indexed ``max(id)`` query per view) and for at most ``ttl_s``
+seconds, which bounds staleness if the database is changed behind the arena's back. Cached
+results are shared between callers: treat them as read-only.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from arena.schema import Vote
+
+
+class BoardCache:
+    """Results of ``compute()`` per key, valid for one vote set (and ``ttl_s`` seconds)."""
+
+    def __init__(self, engine: Engine, *, size: int = 64, ttl_s: float = 300.0):
+        self.engine = engine
+        self.size = size
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, tuple[int, float, Any]] = OrderedDict()
+
+    def version(self) -> int:
+        """The highest vote id (0 without votes): it changes with every stored vote."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(Vote.__table__.c.id))).scalar() or 0)
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached result for ``key`` if the vote set is unchanged, else ``compute()``."""
+        version, now = self.version(), time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == version and now - hit[1] < self.ttl_s:
+                self._entries.move_to_end(key)
+                return hit[2]
+        value = compute()
+        with self._lock:
+            self._entries[key] = (version, now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,49 @@
+"""Leaderboards are kept until the next vote (SQLite and PostgreSQL), then refitted."""
+from __future__ import annotations
+
+from arena.board_cache import BoardCache
+from arena.ui.leaderboard_tab import leaderboard_rows
+from arena.voting import issue_pair, record_vote
+from toy_catalog import make_toy_catalog
+
+
+def vote(arena, voter="voter-cache-01", choice="left"):
+    pair = issue_pair(arena, "recolor", voter)
+    record_vote(arena, pair["impression_id"], pair["token"], choice, 900)
+
+
+def test_a_result_is_reused_until_a_vote_arrives(arena):
+    make_toy_catalog(arena)
+    cache, calls = BoardCache(arena.engine), []
+
+    def fit():
+        calls.append(1)
+        return {"fit": len(calls)}
+
+    assert cache.version() == 0
+    assert cache.get("k", fit) == {"fit": 1} and cache.get("k", fit) == {"fit": 1}
+    vote(arena)
+    assert cache.version() > 0
+    assert cache.get("k", fit) == {"fit": 2} and cache.get("k", fit) == {"fit": 2}
+    assert cache.get("other", fit) == {"fit": 3}           # keys are separate
+
+
+def test_old_entries_and_old_results_expire(arena):
+    make_toy_catalog(arena)
+    fresh = BoardCache(arena.engine, ttl_s=0.0)
+    assert fresh.get("k", lambda: 1) == 1 and fresh.get("k", lambda: 2) == 2
+    small = BoardCache(arena.engine, size=2)
+    for key in "abc":
+        small.get(key, lambda: key)
+    assert small.get("a", lambda: "refit") == "refit" and small.get("c", lambda: "refit") == "c"
+
+
+def test_the_leaderboard_tab_shows_each_new_vote(arena):
+    make_toy_catalog(arena)
+    for k in range(3):
+        vote(arena, voter=f"voter-cache-{k:02d}")
+    rows, summary = leaderboard_rows(arena, "recolor")
+    assert summary.startswith("**3 votes**")
+    assert leaderboard_rows(arena, "recolor") == (rows, summary)
+    vote(arena, voter="voter-cache-09", choice="right")
+    assert leaderboard_rows(arena, "recolor")[1].startswith("**4 votes**")
