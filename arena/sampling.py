@@ -1,9 +1,17 @@
 """Choosing which pair of outputs to show next, with the probability of each choice logged.
 
-The first sampler mixes a uniform draw over model pairs (``uniform_share``) with a draw that
-favours pairs with few votes (weight ``1/sqrt(1 + votes)``), then picks an item uniformly among
-those both models have outputs for, then the sides by a fair coin. ``propensity`` is the
-probability of the whole ordered presentation, so estimators can reweight by it.
+Within a task, the sampler mixes a uniform draw over model pairs (``uniform_share``) with a draw
+in proportion to how much one more vote on the pair would lower the summed variance of the gaps
+between rank-adjacent models (:func:`scoring.active_sampling.pair_weights`, DESIGN.md §4);
+models with few votes have uncertain gaps, so their pairs are boosted. It then picks an item
+uniformly among those both models have outputs for, then the sides by a fair coin.
+``propensity`` is the probability of the whole ordered presentation (task x pair x item x side),
+so estimators can reweight by it.
+
+The outputs table and each task's pair weights are computed once per refresh (every ``cache_s``
+seconds, or after :meth:`PairSampler.invalidate`) from one ``GROUP BY`` over the votes; the
+outcome map is left win 1, right win 0, tie and both_bad 1/2, whatever the side. Repeat checks
+are left out, as on the leaderboard.
 """
 from __future__ import annotations
 
@@ -19,6 +27,12 @@ from sqlmodel import select
 
 from arena.db import session
 from arena.schema import Item, Output, Vote
+from scoring.active_sampling import pair_weights, win_matrix
+from scoring.columns import BATTLE_WINNERS, CHOICES
+
+#: Score of the left model for each stored choice label (arena votes and imported battles).
+_LEFT_SCORE = {**dict(zip(CHOICES, (1.0, 0.0, 0.5, 0.5))),
+               **dict(zip(BATTLE_WINNERS, (1.0, 0.0, 0.5, 0.5)))}
 
 
 class NoPairError(LookupError):
@@ -47,6 +61,21 @@ class _TaskPool:
     pairs: np.ndarray  # (n_pairs, 2) model column indices with at least one shared item
 
 
+def _task_weights(pool: _TaskPool, votes: list[tuple[int, int, str, int]],
+                  uniform_share: float) -> np.ndarray:
+    """Probability of each of ``pool.pairs`` from the task's (left, right, choice, count) rows.
+
+    Votes on models without outputs in the pool, or with an unknown choice label, are skipped.
+    """
+    column = {int(mid): k for k, mid in enumerate(pool.model_ids)}
+    kept = [(column[a], column[b], _LEFT_SCORE[c], n) for a, b, c, n in votes
+            if a in column and b in column and a != b and c in _LEFT_SCORE]
+    left, right, score, count = (np.array(col) for col in zip(*kept)) if kept else ([],) * 4
+    wins = win_matrix(len(pool.model_ids), np.asarray(left, dtype=np.int64),
+                      np.asarray(right, dtype=np.int64), score, count)
+    return pair_weights(len(pool.model_ids), pool.pairs, wins, uniform_share=uniform_share)
+
+
 def _build_pool(rows: list[tuple[int, int, int]]) -> _TaskPool:
     items, models, outputs = (np.array(col, dtype=np.int64) for col in zip(*rows))
     item_ids, item_idx = np.unique(items, return_inverse=True)
@@ -61,9 +90,9 @@ def _build_pool(rows: list[tuple[int, int, int]]) -> _TaskPool:
 
 
 class PairSampler:
-    """Draws pairs for a task; caches the output table and vote counts for ``cache_s`` seconds."""
+    """Draws pairs for a task; caches the output table and pair weights for ``cache_s`` seconds."""
 
-    name = "few-votes-mix"
+    name = "variance-mix"
 
     def __init__(self, engine: Engine, *, uniform_share: float = 0.1, cache_s: float = 10.0,
                  seed: int | None = None):
@@ -73,11 +102,11 @@ class PairSampler:
         self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
         self._lock = threading.Lock()
         self._pools: dict[str, _TaskPool] = {}
-        self._counts: dict[str, dict[tuple[int, int], int]] = {}
+        self._weights: dict[str, np.ndarray] = {}
         self._loaded_at = -np.inf
 
     def invalidate(self) -> None:
-        """Forget cached outputs and counts (after new outputs are stored)."""
+        """Forget cached outputs and weights (after new outputs are stored)."""
         with self._lock:
             self._loaded_at = -np.inf
 
@@ -87,19 +116,21 @@ class PairSampler:
         with session(self.engine) as s:
             rows = s.exec(select(Item.task, Output.item_id, Output.model_id, Output.id)
                           .join(Item, Item.id == Output.item_id)).all()
-            votes = s.exec(select(Vote.task, Vote.left_model_id, Vote.right_model_id, func.count())
-                           .group_by(Vote.task, Vote.left_model_id, Vote.right_model_id)).all()
+            votes = s.exec(select(Vote.task, Vote.left_model_id, Vote.right_model_id, Vote.choice,
+                                  func.count())
+                           .where(Vote.check_kind != "repeat")
+                           .group_by(Vote.task, Vote.left_model_id, Vote.right_model_id,
+                                     Vote.choice)).all()
         by_task: dict[str, list[tuple[int, int, int]]] = {}
         for task, item_id, model_id, output_id in rows:
             by_task.setdefault(task, []).append((item_id, model_id, output_id))
         pools = {t: _build_pool(r) for t, r in by_task.items()}
         self._pools = {t: p for t, p in pools.items() if len(p.pairs)}
-        counts: dict[str, dict[tuple[int, int], int]] = {}
-        for task, a, b, n in votes:
-            key = (min(a, b), max(a, b))
-            bucket = counts.setdefault(task, {})
-            bucket[key] = bucket.get(key, 0) + n
-        self._counts = counts
+        votes_by_task: dict[str, list[tuple[int, int, str, int]]] = {}
+        for task, a, b, choice, n in votes:
+            votes_by_task.setdefault(task, []).append((a, b, choice, n))
+        self._weights = {t: _task_weights(p, votes_by_task.get(t, []), self.uniform_share)
+                         for t, p in self._pools.items()}
         self._loaded_at = time.monotonic()
 
     def tasks(self) -> list[str]:
@@ -126,12 +157,7 @@ class PairSampler:
 
     def _choose_in(self, task: str, p_task: float) -> PairChoice:
         pool = self._pools[task]
-        counts = self._counts.get(task, {})
-        a_ids = pool.model_ids[pool.pairs[:, 0]]
-        b_ids = pool.model_ids[pool.pairs[:, 1]]
-        n = np.array([counts.get((min(a, b), max(a, b)), 0) for a, b in zip(a_ids, b_ids)])
-        favour = 1.0 / np.sqrt(1.0 + n)
-        weights = (self.uniform_share / len(n)) + (1 - self.uniform_share) * favour / favour.sum()
+        weights = self._weights[task]
         k = int(self._rng.choice(len(weights), p=weights))
         ci, cj = pool.pairs[k]
         shared = np.flatnonzero((pool.output_ids[:, ci] >= 0) & (pool.output_ids[:, cj] >= 0))
