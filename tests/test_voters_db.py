@@ -110,3 +110,13 @@ def test_empty_database(arena):
     with pytest.raises(NoVotersError):
         db_voter_data(arena.engine)
     assert voters_overview(arena.engine)["flagged"] == []
+
+
+def test_voters_tab_says_when_nobody_has_enough_votes_yet(arena):
+    models = make_toy_catalog(arena)
+    ids = [m.id for m in models.values()]
+    store_votes(arena, [{"voter_id": "voter-new-0001", "task": "recolor", "left_model_id": ids[k % 2],
+                         "right_model_id": ids[2], "choice": "left", "duration_ms": 3000}
+                        for k in range(5)])
+    text = summary_markdown(voters_overview(arena.engine))
+    assert text == "**No voter has 20 decisive votes yet**, so none is checked (1 voter, 5 votes so far)."

@@ -27,6 +27,9 @@ def summary_markdown(view: dict[str, Any]) -> str:
     s = view["summary"]
     if s is None:
         return view["note"] or "No votes with a voter id yet."
+    if not s["tested"]:
+        return (f"**No voter has 20 decisive votes yet**, so none is checked "
+                f"({_count(s['voters'], 'voter')}, {_count(s['votes'], 'vote')} so far).")
     text = (f"**{s['flagged']} of {s['tested']} voters checked are flagged** ({s['voters']} voters "
             f"in all; voters need 20 decisive votes to be checked). Their votes: "
             f"{s['flagged_votes']} of {s['votes']}. Each check is corrected for the number of "
@@ -41,6 +44,10 @@ def summary_markdown(view: dict[str, Any]) -> str:
         text += (f" Gold pairs: {100 * gold['accuracy']:.0f}% right over {gold['decisive']} "
                  f"(95% interval {100 * gold['low']:.0f}-{100 * gold['high']:.0f}%).")
     return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _fmt(x, digits: int = 2):
