@@ -29,6 +29,10 @@ from .ties import TIE_MODELS
 
 METHODS = ("bt", "elo")
 INTERVALS = {"bt": ("sandwich", "hessian", "bootstrap", "none"), "elo": ("bootstrap", "none")}
+# Below this many voters the voter-clustered sandwich is unreliable (its meat has rank at most
+# the number of voters; with one voter it is ~0 and intervals collapse), so votes are treated
+# as independent instead. Cameron & Miller (2015), J. Human Resources 50, section VI.
+MIN_CLUSTERS = 20
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,18 @@ def interval_ranks(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return 1 + (low[None, :] > high[:, None]).sum(axis=1)
 
 
+def _voters_with_votes(data: Comparisons) -> int | None:
+    """How many voters cast the votes of ``data`` (``None`` without voter information)."""
+    if data.voter is None:
+        return None
+    return int(np.count_nonzero(np.bincount(data.voter[data.counts.sum(axis=1) > 0])))
+
+
 def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_bradley_terry(data, ties=ties, position_bias=position_bias, ridge=ridge)
+    notes = list(fit.warnings)
     m = len(fit.models)
     theta, h = fit.theta, fit.h
     if intervals == "bootstrap":
@@ -138,7 +150,12 @@ def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bo
     elif intervals == "none":
         lo, hi = fit.params.copy(), fit.params.copy()
     else:
-        cov = sandwich_cov(data, fit) if intervals == "sandwich" else model_cov(fit)
+        clusters = _voters_with_votes(data)
+        cluster = clusters is None or clusters >= MIN_CLUSTERS
+        if intervals == "sandwich" and not cluster:
+            notes.append(f"only {clusters} voter(s): intervals treat votes as independent "
+                         f"(clustering by voter needs {MIN_CLUSTERS} or more)")
+        cov = sandwich_cov(data, fit, cluster=cluster) if intervals == "sandwich" else model_cov(fit)
         lo, hi = normal_interval(fit.params, np.sqrt(np.clip(np.diag(cov), 0, None)), level)
     bias = None
     if fit.position_bias:
@@ -149,7 +166,7 @@ def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bo
                                          for v in (h, hl, hh)))
     scores = BASE_SCORE + SCALE * theta
     return fit.index, scores, BASE_SCORE + SCALE * lo[:m], BASE_SCORE + SCALE * hi[:m], bias, \
-        list(fit.warnings), {"ridge": fit.ridge, "position_bias": fit.position_bias,
+        notes, {"ridge": fit.ridge, "position_bias": fit.position_bias,
                              "tie_param": fit.tie_param, "iterations": fit.iterations}
 
 
@@ -178,7 +195,9 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
     method : {"bt", "elo"}
         Bradley-Terry (:func:`~scoring.bradley_terry.fit_bradley_terry`) or online Elo.
     intervals : {"sandwich", "hessian", "bootstrap", "none"} or None
-        ``None`` picks ``"sandwich"`` (voter-clustered) for BT and ``"none"`` for Elo.
+        ``None`` picks ``"sandwich"`` for BT (clustered by voter when at least
+        ``MIN_CLUSTERS`` voters cast the votes, else per vote, with a note) and ``"none"``
+        for Elo.
     ties : {"half", "davidson", "rao-kupper"}
         Tie model of the BT fit.
     rounds, seed, bootstrap

@@ -44,6 +44,18 @@ def test_the_leaderboard_tab_shows_each_new_vote(arena):
         vote(arena, voter=f"voter-cache-{k:02d}")
     rows, summary = leaderboard_rows(arena, "recolor")
     assert summary.startswith("**3 votes**")
+    notes = [line[2:] for line in summary.splitlines() if line.startswith("- ")]
+    assert "Only 3 voter(s): intervals treat votes as independent (clustering by voter needs 20 " \
+           "or more)." in notes
+    assert all(not n[0].islower() and n.endswith(".") for n in notes)
     assert leaderboard_rows(arena, "recolor") == (rows, summary)
     vote(arena, voter="voter-cache-09", choice="right")
     assert leaderboard_rows(arena, "recolor")[1].startswith("**4 votes**")
+
+
+def test_position_bias_is_shown_once_there_are_enough_votes(arena):
+    make_toy_catalog(arena)
+    for k in range(21):
+        vote(arena, voter=f"voter-bias-{k:02d}", choice=("left", "right", "tie")[k % 3])
+        summary = leaderboard_rows(arena, "recolor")[1]
+        assert ("Position bias: between equal models the left image wins" in summary) == (k >= 19)

@@ -166,3 +166,16 @@ def test_unidentifiable_position_bias_is_reported():
     board = rank(c)
     assert board.position_bias is None
     assert any("position bias" in x for x in board.warnings)
+
+
+def test_few_voters_get_per_vote_intervals_not_collapsed_ones():
+    a, b, w, v, _ = simulate(m=5, n=300, voters=3, seed=4)
+    few = rank(Comparisons.from_battles(a, b, w, voter=v))
+    independent = rank(Comparisons.from_battles(a, b, w))
+    assert any("only 3 voter(s)" in note for note in few.warnings)
+    assert [(r.ci_low, r.ci_high) for r in few.rows] == [(r.ci_low, r.ci_high) for r in independent.rows]
+    one = rank(Comparisons.from_battles(a, b, w, voter=np.zeros(len(a), int)))
+    assert min(r.ci_high - r.ci_low for r in one.rows) > 50       # one voter: still honest widths
+    a, b, w, v, _ = simulate(m=5, n=3000, voters=40, seed=4)
+    many = rank(Comparisons.from_battles(a, b, w, voter=v))
+    assert not any("voter(s)" in note for note in many.warnings)

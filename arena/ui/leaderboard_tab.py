@@ -63,14 +63,20 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[l
         ])
     summary = f"**{board['votes']} votes** on {task}."
     bias = board.get("position_bias")
-    if bias and bias.get("p_left") is not None:
+    if bias and bias.get("p_left") is not None and board["votes"] >= 20:  # too noisy before
         summary += (f" Position bias: between equal models the left image wins "
                     f"{100 * bias['p_left']:.0f}% (95% CI {100 * bias['p_left_low']:.0f}–"
                     f"{100 * bias['p_left_high']:.0f}%); scores are corrected for it.")
-    for text in [note, *board.get("warnings", [])]:
-        if text:
-            summary += " " + text
+    notes = [_sentence(text) for text in [note, *board.get("warnings", [])] if text]
+    if notes:
+        summary += "\n\n" + "\n".join(f"- {text}" for text in notes)
     return rows, summary
+
+
+def _sentence(text: str) -> str:
+    """A note as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 def task_agreement_rows(arena: Arena) -> list[list[Any]]:
