@@ -9,9 +9,10 @@ uniformly among those both models have outputs for, then the sides by a fair coi
 so estimators can reweight by it.
 
 The outputs table and each task's pair weights are computed once per refresh (every ``cache_s``
-seconds, or after :meth:`PairSampler.invalidate`) from one ``GROUP BY`` over the votes; the
-outcome map is left win 1, right win 0, tie and both_bad 1/2, whatever the side. Repeat checks
-are left out, as on the leaderboard.
+seconds, or after :meth:`PairSampler.invalidate`) from vote counts kept up to date by a
+``GROUP BY`` over the votes added since the previous refresh; the outcome map is left win 1,
+right win 0, tie and both_bad 1/2, whatever the side. Repeat checks are left out, as on the
+leaderboard.
 """
 from __future__ import annotations
 
@@ -89,81 +90,156 @@ def _build_pool(rows: list[tuple[int, int, int]]) -> _TaskPool:
     return _TaskPool(item_ids, model_ids, table, np.stack([i[keep], j[keep]], axis=1))
 
 
+@dataclass(frozen=True)
+class _State:
+    """What the sampler draws from: one snapshot, replaced whole by each refresh."""
+
+    pools: dict[str, _TaskPool]
+    weights: dict[str, np.ndarray]
+    loaded_at: float
+
+
+class _Counts:
+    """Vote counts per task and (left, right, choice), brought up to date incrementally.
+
+    Votes are only added, so a refresh reads just the votes with ids above the last one read.
+    A transaction can commit a lower id after a higher one was read (PostgreSQL sequences), so
+    the counts are rebuilt from scratch every ``recount_s`` seconds as well.
+    """
+
+    def __init__(self) -> None:
+        self.by_task: dict[str, dict[tuple[int, int, str], int]] = {}
+        self.last_id = 0
+        self.counted_at = -np.inf
+
+    def update(self, s, recount_s: float) -> set[str]:
+        """Read new votes through session ``s``; returns the tasks whose counts changed."""
+        top = s.exec(select(func.max(Vote.id))).one() or 0
+        full = time.monotonic() - self.counted_at >= recount_s
+        if full:
+            changed, self.by_task, first = set(self.by_task), {}, 0
+            self.counted_at = time.monotonic()
+        elif top == self.last_id:
+            return set()
+        else:
+            changed, first = set(), self.last_id
+        rows = s.exec(select(Vote.task, Vote.left_model_id, Vote.right_model_id, Vote.choice,
+                             func.count())
+                      .where(Vote.id > first, Vote.id <= top, Vote.check_kind != "repeat")
+                      .group_by(Vote.task, Vote.left_model_id, Vote.right_model_id,
+                                Vote.choice)).all()
+        for task, a, b, choice, n in rows:
+            bucket = self.by_task.setdefault(task, {})
+            bucket[a, b, choice] = bucket.get((a, b, choice), 0) + n
+            changed.add(task)
+        self.last_id = top
+        return changed
+
+    def rows(self, task: str) -> list[tuple[int, int, str, int]]:
+        return [(a, b, c, n) for (a, b, c), n in self.by_task.get(task, {}).items()]
+
+
 class PairSampler:
-    """Draws pairs for a task; caches the output table and pair weights for ``cache_s`` seconds."""
+    """Draws pairs for a task from a snapshot of outputs and pair weights.
+
+    The snapshot is refreshed every ``cache_s`` seconds (counting only the votes since the last
+    refresh) and after :meth:`invalidate`. One thread refreshes at a time, outside the lock the
+    draws take; meanwhile the others keep drawing from the previous snapshot, so a refresh never
+    stalls the vote path (only the first load, and a load after :meth:`invalidate`, is waited
+    for).
+    """
 
     name = "variance-mix"
 
     def __init__(self, engine: Engine, *, uniform_share: float = 0.1, cache_s: float = 10.0,
-                 seed: int | None = None):
+                 recount_s: float = 600.0, seed: int | None = None):
         self.engine = engine
         self.uniform_share = uniform_share
         self.cache_s = cache_s
+        self.recount_s = recount_s
         self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
-        self._lock = threading.Lock()
-        self._pools: dict[str, _TaskPool] = {}
-        self._weights: dict[str, np.ndarray] = {}
-        self._loaded_at = -np.inf
+        self._lock = threading.Lock()        # the random generator
+        self._loading = threading.Lock()     # one refresh at a time
+        self._state: _State | None = None
+        self._stale = True                   # set by invalidate()
+        self._counts = _Counts()
+        self._outputs_key: tuple | None = None
 
     def invalidate(self) -> None:
-        """Forget cached outputs and weights (after new outputs are stored)."""
-        with self._lock:
-            self._loaded_at = -np.inf
+        """Reload outputs and votes before the next draw (after new outputs are stored)."""
+        self._stale = True
 
-    def _refresh(self) -> None:
-        if time.monotonic() - self._loaded_at < self.cache_s:
-            return
+    def _fresh(self, state: _State | None) -> bool:
+        return (state is not None and not self._stale
+                and time.monotonic() - state.loaded_at < self.cache_s)
+
+    def _current(self) -> _State:
+        state = self._state
+        if self._fresh(state):
+            return state
+        must_wait = state is None or self._stale
+        if not self._loading.acquire(blocking=must_wait):
+            return state                     # another thread is refreshing it
+        try:
+            if not self._fresh(self._state):
+                self._stale = False          # an invalidate() during the load loads again
+                self._state = self._load(self._state)
+            return self._state
+        finally:
+            self._loading.release()
+
+    def _load(self, previous: _State | None) -> _State:
         with session(self.engine) as s:
-            rows = s.exec(select(Item.task, Output.item_id, Output.model_id, Output.id)
-                          .join(Item, Item.id == Output.item_id)).all()
-            votes = s.exec(select(Vote.task, Vote.left_model_id, Vote.right_model_id, Vote.choice,
-                                  func.count())
-                           .where(Vote.check_kind != "repeat")
-                           .group_by(Vote.task, Vote.left_model_id, Vote.right_model_id,
-                                     Vote.choice)).all()
-        by_task: dict[str, list[tuple[int, int, int]]] = {}
-        for task, item_id, model_id, output_id in rows:
-            by_task.setdefault(task, []).append((item_id, model_id, output_id))
-        pools = {t: _build_pool(r) for t, r in by_task.items()}
-        self._pools = {t: p for t, p in pools.items() if len(p.pairs)}
-        votes_by_task: dict[str, list[tuple[int, int, str, int]]] = {}
-        for task, a, b, choice, n in votes:
-            votes_by_task.setdefault(task, []).append((a, b, choice, n))
-        self._weights = {t: _task_weights(p, votes_by_task.get(t, []), self.uniform_share)
-                         for t, p in self._pools.items()}
-        self._loaded_at = time.monotonic()
+            key = tuple(s.exec(select(func.count(Output.id), func.max(Output.id))).one())
+            same_outputs = previous is not None and key == self._outputs_key
+            if not same_outputs:
+                rows = s.exec(select(Item.task, Output.item_id, Output.model_id, Output.id)
+                              .join(Item, Item.id == Output.item_id)).all()
+            changed = self._counts.update(s, self.recount_s)
+        if same_outputs:
+            pools = previous.pools
+        else:
+            by_task: dict[str, list[tuple[int, int, int]]] = {}
+            for task, item_id, model_id, output_id in rows:
+                by_task.setdefault(task, []).append((item_id, model_id, output_id))
+            built = {t: _build_pool(r) for t, r in by_task.items()}
+            pools = {t: p for t, p in built.items() if len(p.pairs)}
+            self._outputs_key = key
+        weights = {t: (previous.weights[t] if same_outputs and t not in changed
+                       and t in previous.weights
+                       else _task_weights(p, self._counts.rows(t), self.uniform_share))
+                   for t, p in pools.items()}
+        return _State(pools, weights, time.monotonic())
 
     def tasks(self) -> list[str]:
         """Tasks that have at least one pair to show."""
-        with self._lock:
-            self._refresh()
-            return sorted(self._pools)
+        return sorted(self._current().pools)
 
     def choose(self, task: str | None = None) -> PairChoice:
         """Draw a pair for ``task`` (``None`` or ``"any"``: a task uniformly, then a pair)."""
-        with self._lock:
-            self._refresh()
-            if task in (None, "", "any"):
-                if not self._pools:
-                    raise NoPairError("no task has outputs from two models yet")
-                names = sorted(self._pools)
+        state = self._current()
+        if task in (None, "", "any"):
+            if not state.pools:
+                raise NoPairError("no task has outputs from two models yet")
+            names = sorted(state.pools)
+            with self._lock:
                 task = names[int(self._rng.integers(len(names)))]
-                p_task = 1.0 / len(names)
-            else:
-                if task not in self._pools:
-                    raise NoPairError(f"task {task!r} has no item with outputs from two models")
-                p_task = 1.0
-            return self._choose_in(task, p_task)
+            p_task = 1.0 / len(names)
+        else:
+            if task not in state.pools:
+                raise NoPairError(f"task {task!r} has no item with outputs from two models")
+            p_task = 1.0
+        return self._choose_in(state, task, p_task)
 
-    def _choose_in(self, task: str, p_task: float) -> PairChoice:
-        pool = self._pools[task]
-        weights = self._weights[task]
-        k = int(self._rng.choice(len(weights), p=weights))
-        ci, cj = pool.pairs[k]
-        shared = np.flatnonzero((pool.output_ids[:, ci] >= 0) & (pool.output_ids[:, cj] >= 0))
-        row = int(shared[self._rng.integers(len(shared))])
-        if self._rng.random() < 0.5:
-            ci, cj = cj, ci
+    def _choose_in(self, state: _State, task: str, p_task: float) -> PairChoice:
+        pool, weights = state.pools[task], state.weights[task]
+        with self._lock:
+            k = int(self._rng.choice(len(weights), p=weights))
+            ci, cj = pool.pairs[k]
+            shared = np.flatnonzero((pool.output_ids[:, ci] >= 0) & (pool.output_ids[:, cj] >= 0))
+            row = int(shared[self._rng.integers(len(shared))])
+            if self._rng.random() < 0.5:
+                ci, cj = cj, ci
         return PairChoice(
             task=task, item_id=int(pool.item_ids[row]),
             left_output_id=int(pool.output_ids[row, ci]), right_output_id=int(pool.output_ids[row, cj]),

@@ -227,3 +227,35 @@ def test_sampler_draws_a_heavily_voted_pair_less_often(arena):
     voted = drawn[frozenset((a.id, b.id))]
     assert voted < drawn[frozenset((a.id, c.id))] / 3
     assert voted < drawn[frozenset((b.id, c.id))] / 3
+
+
+def test_refreshes_count_only_new_votes_and_agree_with_a_full_count(arena):
+    models = make_toy_catalog(arena)
+    make_toy_catalog(arena, task="restyle")
+    a, b, c = models["alpha"], models["beta"], models["gamma"]
+    add_votes(arena, "recolor", a, b, ["left"] * 6 + ["tie"])
+    kept = PairSampler(arena.engine, seed=1, cache_s=0, recount_s=1e9)
+    before = kept._current()
+    add_votes(arena, "recolor", b, c, ["right"] * 9 + ["both_bad"] * 2)
+    add_votes(arena, "recolor", a, c, ["right"] * 3, check_kind="repeat")   # left out
+    after = kept._current()
+    with session(arena.engine) as s:
+        top = max(v.id for v in s.exec(select(Vote)).all())
+    assert after is not before and kept._counts.last_id == top
+    assert after.weights["restyle"] is before.weights["restyle"]            # no new votes there
+    full = PairSampler(arena.engine, seed=1, cache_s=0)._current()
+    assert set(after.weights) == set(full.weights) == {"recolor", "restyle"}
+    for task in full.weights:
+        assert after.weights[task] == pytest.approx(full.weights[task], rel=1e-12)
+    assert not np.allclose(after.weights["recolor"], before.weights["recolor"])
+
+
+def test_a_draw_does_not_wait_for_a_refresh_in_progress(arena):
+    make_toy_catalog(arena)
+    sampler = PairSampler(arena.engine, seed=2, cache_s=0)
+    first = sampler._current()
+    make_toy_catalog(arena, task="restyle")      # new outputs; this sampler is stale by time only
+    with sampler._loading:                       # another thread is refreshing
+        assert sampler.tasks() == ["recolor"] and sampler._current() is first
+        assert sampler.choose().task == "recolor"
+    assert sampler.tasks() == ["recolor", "restyle"]
