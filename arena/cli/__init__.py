@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "organiser")
+COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "plan", "organiser")
 
 
 class InputError(Exception):
