@@ -73,8 +73,8 @@ def build_router(arena: Arena) -> APIRouter:
     @router.get("/api/pareto")
     def pareto(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
-        cubes = db_cubes(arena.engine, [task] if task else None)
-        return pareto_json(cubes, db_costs(model_stats(arena.engine)))
+        return arena.boards.get(("pareto", task, "json"), lambda: pareto_json(
+            db_cubes(arena.engine, [task] if task else None), db_costs(model_stats(arena.engine))))
 
     @router.get("/media/{name}")
     def media(name: str) -> FileResponse:

@@ -1,9 +1,11 @@
-"""Leaderboards kept until the next vote, so a room of readers does not refit them per view.
+"""Leaderboards and Pareto fronts kept until the next vote or output, so a room of readers does
+not refit them per view.
 
-Votes are only ever added, so the highest vote id names the vote set: a cached result is reused
-while that id is unchanged (one indexed ``max(id)`` query per view) and for at most ``ttl_s``
-seconds, which bounds staleness if the database is changed behind the arena's back. Cached
-results are shared between callers: treat them as read-only.
+Votes and outputs are only ever added, so their highest ids name the data: a cached result is
+reused while both are unchanged (one query of two indexed ``max(id)`` per view) and for at most
+``ttl_s`` seconds, which bounds staleness if the database is changed behind the arena's back
+(a model's price edited in place, say). Cached results are shared between callers: treat them
+as read-only.
 """
 from __future__ import annotations
 
@@ -15,26 +17,31 @@ from typing import Any, Callable, Hashable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from arena.schema import Vote
+from arena.schema import Output, Vote
 
 
 class BoardCache:
-    """Results of ``compute()`` per key, valid for one vote set (and ``ttl_s`` seconds)."""
+    """Results of ``compute()`` per key, valid for one set of votes and outputs (and ``ttl_s``
+    seconds)."""
 
     def __init__(self, engine: Engine, *, size: int = 64, ttl_s: float = 300.0):
         self.engine = engine
         self.size = size
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, tuple[int, float, Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[tuple[int, int], float, Any]] = OrderedDict()
 
-    def version(self) -> int:
-        """The highest vote id (0 without votes): it changes with every stored vote."""
+    def version(self) -> tuple[int, int]:
+        """The highest vote id and output id (0 when none): they change with every vote or
+        output stored."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(Vote.__table__.c.id))).scalar() or 0)
+            votes, outputs = conn.execute(select(
+                select(func.max(Vote.__table__.c.id)).scalar_subquery(),
+                select(func.max(Output.__table__.c.id)).scalar_subquery())).one()
+        return int(votes or 0), int(outputs or 0)
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The cached result for ``key`` if the vote set is unchanged, else ``compute()``."""
+        """The cached result for ``key`` if votes and outputs are unchanged, else ``compute()``."""
         version, now = self.version(), time.monotonic()
         with self._lock:
             hit = self._entries.get(key)

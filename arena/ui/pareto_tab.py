@@ -20,8 +20,9 @@ HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Cost (USD)", "On front", 
 
 def pareto_view(arena: Arena, task: str, axis: str) -> tuple[go.Figure, list[list[Any]], str]:
     """The figure, table rows and a summary line for one task and axis."""
-    cube = db_cubes(arena.engine, [task])[task]
-    fronts = {f["axis"]: f for f in task_fronts(task, cube, db_costs(model_stats(arena.engine)))}
+    fronts = arena.boards.get(("pareto", task), lambda: {
+        f["axis"]: f for f in task_fronts(task, db_cubes(arena.engine, [task])[task],
+                                          db_costs(model_stats(arena.engine)))})
     front = fronts.get(axis)
     if front is None:
         return go.Figure(), [], f"No votes or no measured {axis.split('_')[0]} on {task} yet."
