@@ -48,7 +48,8 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[l
     """Table rows for one task and a summary (votes, position bias, warnings)."""
     result, note = _boards(arena, mode, [task])
     board = result["leaderboards"][0]
-    latency = {m["model"]: m["latency_s"] for m in model_stats(arena.engine)}
+    stats = arena.boards.get(("model_stats",), lambda: model_stats(arena.engine))
+    latency = {m["model"]: m["latency_s"] for m in stats}
     rows = []
     for r in board["rows"]:
         lat = latency.get(r["model"], {})
