@@ -228,15 +228,22 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="runs per contender, best kept (choix: 1)")
     p.add_argument("--only", nargs="*", default=list(CONTENDERS), choices=list(CONTENDERS))
     p.add_argument("--run", nargs=3, metavar=("NAME", "VOTES", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--make", nargs=3, metavar=("PATH", "VOTES", "MODELS"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.make:
+        make_votes(Path(args.make[0]), int(args.make[1]), int(args.make[2]))
+        return
     if args.run:
         name, votes, out = args.run
         CONTENDERS[name](votes, out)
         return
     path = Path(args.file or Path(tempfile.gettempdir()) / f"bench_votes_{args.votes}_{args.models}.parquet")
     if not path.exists():
+        # in a child process: pages this process touched would count in every contender's peak
+        # RSS (a forked child shares them until it execs)
         t = time.perf_counter()
-        make_votes(path, args.votes, args.models)
+        subprocess.run([sys.executable, __file__, "--make", str(path), str(args.votes),
+                        str(args.models)], check=True)
         print(f"wrote {path} ({args.votes:,} votes, {args.models} models) in {time.perf_counter() - t:.1f} s")
     results, scores = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
