@@ -59,7 +59,8 @@ def overview_tables(arena: Arena, key: str | None, mode_label: str, task: str):
     or missing organiser ``key``, only a note saying how to get one."""
     if not is_organiser(arena.engine, key):
         return (WRONG_KEY if key else LOCKED), [], [], []
-    view = voters_overview(arena.engine, MODES.get(mode_label, "exclude"), task or OVERALL)
+    mode, task = MODES.get(mode_label, "exclude"), task or OVERALL
+    view = arena.boards.get(("voters", mode, task), lambda: voters_overview(arena.engine, mode, task))
     flagged = [[r["voter"], r["votes"], _fmt(r["reliability"]), " · ".join(r["reasons"])]
                for r in view["flagged"]]
     moves = [[m["model"], m["rank_all"], m["rank"],
