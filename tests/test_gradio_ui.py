@@ -6,6 +6,8 @@ import re
 import httpx
 import pytest
 
+from arena.ui.pareto_tab import human_duration
+
 gradio_client = pytest.importorskip("gradio_client")
 
 
@@ -67,3 +69,27 @@ def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, t
                                   api_name="/compare_board")
     assert f"{len(models)} models in common" in text and "Kendall tau-b -1.00" in text
     assert sorted(row[0] for row in shifts["data"]) == sorted(models)
+
+
+def test_pareto_tab_projects_the_time_and_cost_of_a_benchmark_run(client):
+    client.predict(voter_id="ui-voter-0004", task_name="recolor", api_name="/start")
+    for _ in range(4):
+        client.predict(t="recolor", v="ui-voter-0004", api_name="/vote_left")
+    _, table, summary = client.predict(task_name="recolor", axis_name="latency_s", n_images=1000,
+                                       api_name="/pareto")
+    assert "models on the front** of recolor" in summary
+    assert table["headers"][-2:] == ["Time for the run", "Cost of the run"]
+    units = {"s": 1, "min": 60, "h": 3600, "days": 86400}
+    for row in table["data"]:                    # latency is shown to 3 digits, the run to ~2
+        value, unit = row[8].split()
+        assert float(value) * units[unit] == pytest.approx(1000 * float(row[3]), rel=0.06, abs=0.06)
+    _, bigger, _ = client.predict(task_name="recolor", axis_name="latency_s", n_images=26000,
+                                  api_name="/pareto")
+    assert [r[8] for r in bigger["data"]] != [r[8] for r in table["data"]]
+
+
+def test_durations_read_as_a_person_says_them():
+    assert human_duration(26_000 * 62) == "18.7 days"      # a slow model over a benchmark
+    assert human_duration(7 * 3600) == "7.0 h"
+    assert [human_duration(s) for s in (0.004, 45, 100, 600, 5000)] == [
+        "0.0 s", "45 s", "1.7 min", "10 min", "83 min"]

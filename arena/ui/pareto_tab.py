@@ -15,11 +15,33 @@ from arena.ui.task_menus import TaskMenus
 
 AXIS_LABELS = {"latency_s": "Median latency per image (s, log scale)",
                "cost_usd": "Cost per image (USD, log scale)"}
-HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Cost (USD)", "On front", "P(front)", "Dominated by"]
+HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Cost (USD)", "On front", "P(front)", "Dominated by",
+           "Time for the run", "Cost of the run"]
+RUN_IMAGES = 26_000     # a benchmark run, for the projected time and cost columns
 
 
-def pareto_view(arena: Arena, task: str, axis: str) -> tuple[go.Figure, list[list[Any]], str]:
-    """The figure, table rows and a summary line for one task and axis."""
+def human_duration(seconds: float) -> str:
+    """A duration as a person says it: ``45 s``, ``12 min``, ``7.2 h``, ``18.7 days``."""
+    if seconds < 90:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _run_cells(latency: float | None, cost: float | None, images: int) -> list[str]:
+    """Projected time (one device, one image at a time) and cost of editing ``images`` images."""
+    return ["" if latency is None else human_duration(images * latency),
+            "" if cost is None else f"${images * cost:,.2f}"]
+
+
+def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None = RUN_IMAGES
+                ) -> tuple[go.Figure, list[list[Any]], str]:
+    """The figure, table rows and a summary line for one task and axis; the last two columns
+    project the time and cost of running each model over ``images`` images."""
+    images = max(int(images or 0), 0)
     fronts = arena.boards.get(("pareto", task), lambda: {
         f["axis"]: f for f in task_fronts(task, db_cubes(arena.engine, [task])[task],
                                           db_costs(model_stats(arena.engine)))})
@@ -29,7 +51,8 @@ def pareto_view(arena: Arena, task: str, axis: str) -> tuple[go.Figure, list[lis
     return pareto_figure(front), [
         [p["model"], round(p["score"], 1), f"{p['ci_low']:.0f} – {p['ci_high']:.0f}",
          _fmt(p["latency_s"]), _fmt(p["cost_usd"]), "yes" if p["on_front"] else "",
-         "" if p["p_front"] is None else f"{p['p_front']:.2f}", ", ".join(p["dominated_by"])]
+         "" if p["p_front"] is None else f"{p['p_front']:.2f}", ", ".join(p["dominated_by"]),
+         *_run_cells(p["latency_s"], p["cost_usd"], images)]
         for p in front["points"]], (
         f"**{len(front['front'])} of {len(front['points'])} models on the front** of {task} "
         f"({front['votes']} votes): {', '.join(front['front'])}.")
@@ -70,14 +93,18 @@ def build_pareto_tab(arena: Arena, menus: TaskMenus):
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="pareto-task")
         axis = gr.Radio(choices=[("Latency", "latency_s"), ("Cost", "cost_usd")], value="latency_s",
                         label="Against")
+        images = gr.Number(value=RUN_IMAGES, precision=0, minimum=0, label="Images in a benchmark run",
+                           info="for the projected time (one device) and cost columns",
+                           elem_id="pareto-images")
     summary = gr.Markdown("")
     plot = gr.Plot(elem_id="pareto-plot")
     table = gr.Dataframe(headers=HEADERS, interactive=False)
 
-    def show(task_name: str, axis_name: str):
-        return pareto_view(arena, task_name, axis_name)
+    def show(task_name: str, axis_name: str, n_images: float | None):
+        return pareto_view(arena, task_name, axis_name, n_images)
 
-    outputs = [plot, table, summary]
-    task.change(show, [task, axis], outputs, api_name="pareto")
-    axis.change(show, [task, axis], outputs, api_name=False)
-    return [task, axis], show, outputs
+    inputs, outputs = [task, axis, images], [plot, table, summary]
+    task.change(show, inputs, outputs, api_name="pareto")
+    for trigger in (axis.change, images.submit, images.blur):
+        trigger(show, inputs, outputs, api_name=False)
+    return inputs, show, outputs
