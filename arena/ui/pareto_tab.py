@@ -15,8 +15,8 @@ from arena.ui.task_menus import TaskMenus
 
 AXIS_LABELS = {"latency_s": "Median latency per image (s, log scale)",
                "cost_usd": "Cost per image (USD, log scale)"}
-HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Cost (USD)", "On front", "P(front)", "Dominated by",
-           "Time for the run", "Cost of the run"]
+HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Time for the run", "Cost (USD)", "Cost of the run",
+           "On front", "P(front)", "Dominated by"]
 RUN_IMAGES = 26_000     # a benchmark run, for the projected time and cost columns
 
 
@@ -32,9 +32,10 @@ def human_duration(seconds: float) -> str:
 
 
 def _run_cells(latency: float | None, cost: float | None, images: int) -> list[str]:
-    """Projected time (one device, one image at a time) and cost of editing ``images`` images."""
-    return ["" if latency is None else human_duration(images * latency),
-            "" if cost is None else f"${images * cost:,.2f}"]
+    """Latency, projected time (one device, one image at a time), cost per image and cost of
+    editing ``images`` images."""
+    return [_fmt(latency), "" if latency is None else human_duration(images * latency),
+            _fmt(cost), "" if cost is None else f"${images * cost:,.2f}"]
 
 
 def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None = RUN_IMAGES
@@ -50,9 +51,8 @@ def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None =
         return go.Figure(), [], f"No votes or no measured {axis.split('_')[0]} on {task} yet."
     return pareto_figure(front), [
         [p["model"], round(p["score"], 1), f"{p['ci_low']:.0f} – {p['ci_high']:.0f}",
-         _fmt(p["latency_s"]), _fmt(p["cost_usd"]), "yes" if p["on_front"] else "",
-         "" if p["p_front"] is None else f"{p['p_front']:.2f}", ", ".join(p["dominated_by"]),
-         *_run_cells(p["latency_s"], p["cost_usd"], images)]
+         *_run_cells(p["latency_s"], p["cost_usd"], images), "yes" if p["on_front"] else "",
+         "" if p["p_front"] is None else f"{p['p_front']:.2f}", ", ".join(p["dominated_by"])]
         for p in front["points"]], (
         f"**{len(front['front'])} of {len(front['points'])} models on the front** of {task} "
         f"({front['votes']} votes): {', '.join(front['front'])}.")
