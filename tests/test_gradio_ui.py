@@ -6,7 +6,7 @@ import re
 import httpx
 import pytest
 
-from arena.ui.pareto_tab import _dollars, human_duration
+from arena.ui.pareto_tab import dollars, human_duration
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -93,4 +93,4 @@ def test_durations_read_as_a_person_says_them():
     assert human_duration(7 * 3600) == "7.0 h"
     assert [human_duration(s) for s in (0.004, 45, 100, 600, 5000)] == [
         "0.0 s", "45 s", "1.7 min", "10 min", "83 min"]
-    assert [_dollars(x) for x in (0, 0.0014, 0.5, 1234.5)] == ["$0.00", "$0.0014", "$0.50", "$1,234.50"]
+    assert [dollars(x) for x in (0, 0.0014, 0.5, 1234.5)] == ["$0.00", "$0.0014", "$0.50", "$1,234.50"]

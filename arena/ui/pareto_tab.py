@@ -35,10 +35,10 @@ def _run_cells(latency: float | None, cost: float | None, images: int) -> list[s
     """Latency, projected time (one device, one image at a time), cost per image and cost of
     editing ``images`` images."""
     return [_fmt(latency), "" if latency is None else human_duration(images * latency),
-            _fmt(cost), "" if cost is None else _dollars(images * cost)]
+            _fmt(cost), "" if cost is None else dollars(images * cost)]
 
 
-def _dollars(x: float) -> str:
+def dollars(x: float) -> str:
     """Dollars to the cent, or to two significant digits below a cent."""
     return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.2g}"
 
