@@ -1,0 +1,207 @@
+"""Benchmark: a room of phones voting in a live session, on SQLite and on PostgreSQL.
+
+    python benchmarks/bench_live.py [--phones 300] [--rounds 3] [--concurrency 64]
+                                    [--gradio-votes 200] [--only sqlite postgres]
+                                    [--postgres URL] [--workdir DIR]
+
+Starts the real server (``app.py``) on a small demo set, opens a live session as the presenter,
+and for each round lets ``--phones`` phones, up to ``--concurrency`` at a time, do what the
+audience page does: open the round (``GET /api/live/CODE?voter=ID``, which seats them and signs
+their impression) and vote (``POST /api/live/CODE/votes``). Prints the time until every vote of
+a round is stored, votes per second, and each phone's open-and-vote latency (median, p95, max),
+then checks that the tally counts every phone once.
+
+The named peer, run against the same server: votes cast through the Gradio page's vote event
+(``gradio_client``, the path the Vote tab's buttons take), ``--gradio-votes`` of them on as many
+threads as ``--concurrency`` allows; the ratio shows why a room votes on plain routes. The
+phones run in this process, on the same cores as the server, so the figures are a floor.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CHOICES = ("left", "right", "tie", "both_bad")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``app.py`` on a demo set of ``per_task`` items per task, in ``workdir``."""
+
+    def __init__(self, workdir: Path, database_url: str, per_task: int = 3):
+        env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MEDIA": str(workdir / "media"),
+               "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, "-m", "arena", "demo", "--per-task", str(per_task)],
+                       cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (workdir / "server.log").open("w")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port)],
+                                     cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/api/tasks", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.stop()
+        raise SystemExit(f"server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+async def _phone(client: httpx.AsyncClient, code: str, voter: str, choice: str,
+                 gate: asyncio.Semaphore) -> float:
+    async with gate:
+        start = time.perf_counter()
+        view = (await client.get(f"/api/live/{code}", params={"voter": voter})).raise_for_status().json()
+        pair = view["pair"]
+        done = await client.post(f"/api/live/{code}/votes", json={
+            "impression_id": pair["impression_id"], "token": pair["token"], "choice": choice,
+            "duration_ms": 2500})
+        if done.status_code != 201:
+            raise SystemExit(f"vote refused: {done.status_code} {done.text}")
+        return time.perf_counter() - start
+
+
+async def _round(url: str, code: str, phones: int, number: int, concurrency: int) -> tuple[float, list[float]]:
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        start = time.perf_counter()
+        latencies = await asyncio.gather(*(
+            _phone(client, code, f"phone-{k:05d}-bench", CHOICES[(k + number) % 4], gate)
+            for k in range(phones)))
+        return time.perf_counter() - start, list(latencies)
+
+
+def live_room(url: str, phones: int, rounds: int, concurrency: int) -> list[tuple[float, list[float]]]:
+    """Every phone votes once per round; returns (seconds, latencies) per round."""
+    made = httpx.post(url + "/api/live", json={"task": "any"}).raise_for_status().json()
+    code, header = made["code"], {"X-Presenter-Token": made["presenter_token"]}
+    out = []
+    for number in range(1, rounds + 1):
+        httpx.post(f"{url}/api/live/{code}/next", headers=header).raise_for_status()
+        out.append(asyncio.run(_round(url, code, phones, number, concurrency)))
+        tally = httpx.get(f"{url}/api/live/{code}/tally").raise_for_status().json()
+        counted = tally["votes"]
+        if counted != phones:
+            raise SystemExit(f"round {number}: the tally counts {counted} votes, expected {phones}")
+    httpx.post(f"{url}/api/live/{code}/close", headers=header)
+    return out
+
+
+def gradio_votes(url: str, votes: int, concurrency: int) -> float:
+    """Seconds to cast ``votes`` votes through the Vote tab's Gradio events (the peer)."""
+    from gradio_client import Client
+
+    workers = min(concurrency, 8)
+    per = max(votes // workers, 1)
+
+    def voter(k: int) -> None:
+        client = Client(url + "/", verbose=False)
+        vid = f"gradio-voter-{k:04d}"
+        client.predict(voter_id=vid, task_name="any", api_name="/start")
+        for _ in range(per):
+            client.predict(t="any", v=vid, api_name="/vote_left")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(voter, range(workers)))
+    return (time.perf_counter() - start) / (per * workers)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--phones", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=64, help="phones in flight at once")
+    p.add_argument("--gradio-votes", type=int, default=200, help="votes through Gradio events (peer)")
+    p.add_argument("--only", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    p.add_argument("--postgres", default=DEFAULT_POSTGRES, help="server URL (a database is made there)")
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args()
+
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="arena_bench_live_"))
+    print(f"{args.phones} phones x {args.rounds} rounds, {args.concurrency} in flight; "
+          f"server: one process ({os.cpu_count()} cores here)")
+    per_vote = {}
+    for kind in args.only:
+        workdir = base / kind
+        workdir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{workdir / 'arena.db'}"
+        if kind == "postgres":
+            url = _fresh_postgres(args.postgres)
+        server = Server(workdir, url)
+        try:
+            rounds = live_room(server.url, args.phones, args.rounds, args.concurrency)
+            best = min(r[0] for r in rounds)
+            lat = [x for _, l in rounds for x in l]
+            print(f"{kind:9s} a round of {args.phones} votes stored in {best:.2f} s (best of "
+                  f"{len(rounds)}: {', '.join(f'{r[0]:.2f}' for r in rounds)}) = "
+                  f"{args.phones / best:.0f} votes/s; per phone open+vote median "
+                  f"{statistics.median(lat) * 1000:.0f} ms, p95 {_pct(lat, 0.95) * 1000:.0f} ms, "
+                  f"max {max(lat) * 1000:.0f} ms; tally exact", flush=True)
+            per_vote[kind] = best / args.phones
+            if args.gradio_votes:
+                g = gradio_votes(server.url, args.gradio_votes, args.concurrency)
+                per_vote[kind + "-gradio"] = g
+                print(f"{'':9s} peer: Gradio vote events {1 / g:.0f} votes/s "
+                      f"({g * 1000:.1f} ms of wall time per vote)", flush=True)
+        finally:
+            server.stop()
+    print("\nratios (wall time per vote, Gradio event path / live route):")
+    for kind in args.only:
+        if kind + "-gradio" in per_vote:
+            print(f"  {kind:9s} {per_vote[kind + '-gradio'] / per_vote[kind]:.1f}x")
+    if not args.workdir:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _fresh_postgres(server_url: str) -> str:
+    """A new empty database on the server of ``server_url``; returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"arena_bench_live_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+if __name__ == "__main__":
+    main()
