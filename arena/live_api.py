@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from arena import live
 from arena.context import Arena
+from arena.organiser import WHERE, is_organiser
 from arena.voting import VoteError
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -71,7 +72,11 @@ def build_live_router(arena: Arena) -> APIRouter:
     router = APIRouter()
 
     @router.post("/api/live", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
+    async def create(request: Request, x_organiser_key: str | None = Header(default=None)
+                     ) -> dict[str, Any]:
+        if not await run_in_threadpool(is_organiser, arena.engine, x_organiser_key):
+            raise HTTPException(403, "starting a live session needs the organiser key in the "
+                                     f"X-Organiser-Key header ({WHERE})")
         task = (await _json_body(request)).get("task")
         if task is not None and not isinstance(task, str):
             raise HTTPException(422, "task must be a string")

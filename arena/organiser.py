@@ -1,7 +1,9 @@
-"""The organiser's key: who may see voter ids, their flags and their votes.
+"""The organiser's key: who may see voter ids, their flags and their votes, and start live
+sessions.
 
 Voter quality pages name voters and list what each voted, which the crowd must not see (a
-flagged rigger would learn how to hide). The key comes from ``$ARENA_ORGANISER_KEY`` or is made
+flagged rigger would learn how to hide); a live session is started by whoever runs the room,
+not by someone in it. The key comes from ``$ARENA_ORGANISER_KEY`` or is made
 once and kept in the database; ``python -m arena organiser`` prints it, and the server prints it
 when it starts.
 """
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Engine
 from arena.db import stored_setting
 
 ENV_KEY = "ARENA_ORGANISER_KEY"
+WHERE = "`python -m arena organiser` prints it; the server prints it when it starts"
 _SETTING = "organiser_key"
 
 

@@ -53,6 +53,9 @@ class Server:
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         subprocess.run([sys.executable, "-m", "arena", "demo", "--per-task", str(per_task)],
                        cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+        self.organiser_key = subprocess.run([sys.executable, "-m", "arena", "organiser"], cwd=workdir,
+                                            env=env, check=True, capture_output=True,
+                                            text=True).stdout.strip()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "server.log").open("w")
@@ -102,9 +105,11 @@ async def _round(url: str, code: str, phones: int, number: int, concurrency: int
         return time.perf_counter() - start, list(latencies)
 
 
-def live_room(url: str, phones: int, rounds: int, concurrency: int) -> list[tuple[float, list[float]]]:
+def live_room(url: str, key: str, phones: int, rounds: int, concurrency: int
+              ) -> list[tuple[float, list[float]]]:
     """Every phone votes once per round; returns (seconds, latencies) per round."""
-    made = httpx.post(url + "/api/live", json={"task": "any"}).raise_for_status().json()
+    made = httpx.post(url + "/api/live", json={"task": "any"},
+                      headers={"X-Organiser-Key": key}).raise_for_status().json()
     code, header = made["code"], {"X-Presenter-Token": made["presenter_token"]}
     out = []
     for number in range(1, rounds + 1):
@@ -166,7 +171,8 @@ def main() -> None:
             url = _fresh_postgres(args.postgres)
         server = Server(workdir, url)
         try:
-            rounds = live_room(server.url, args.phones, args.rounds, args.concurrency)
+            rounds = live_room(server.url, server.organiser_key, args.phones, args.rounds,
+                               args.concurrency)
             best = min(r[0] for r in rounds)
             lat = [x for _, l in rounds for x in l]
             print(f"{kind:9s} a round of {args.phones} votes stored in {best:.2f} s (best of "

@@ -111,3 +111,13 @@ def browser():
 def live_url(demo_server):
     """Base URL of the demo server, which also serves the live-session routes and pages."""
     return demo_server.url
+
+
+@pytest.fixture(scope="session")
+def organiser(demo_server) -> dict[str, str]:
+    """The header that lets the demo server's organiser start live sessions."""
+    from live_server import run_cli
+
+    key = run_cli(["organiser"], demo_server.env).stdout.strip()
+    assert key, "arena organiser printed no key"
+    return {"X-Organiser-Key": key}

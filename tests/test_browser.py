@@ -86,7 +86,7 @@ def test_voters_tab_opens_only_with_the_organiser_key(browser, demo_server):
     page.wait_for_function("!document.querySelector('#voters-summary').innerText.includes('organiser key')",
                            timeout=30_000)
     opened = summary.inner_text()
-    assert "voters" in opened.lower()
+    assert "voter" in opened.lower()          # the crowd summary, or that there is no crowd yet
 
     page.reload(wait_until="load")       # this browser remembers the key
     page.get_by_role("tab", name="Voters").click()
@@ -98,3 +98,19 @@ def test_voters_tab_opens_only_with_the_organiser_key(browser, demo_server):
     other.wait_for_timeout(1500)
     assert "organiser key" in other.locator("#voters-summary").inner_text()
     context.close()
+
+
+def test_live_tab_starts_a_session_only_with_the_organiser_key(browser, demo_server, organiser):
+    page = browser.new_context().new_page()
+    page.goto(demo_server.url, wait_until="load")
+    page.get_by_role("tab", name="Live").click()
+    page.click("#live-start")
+    page.wait_for_function("document.querySelector('#live-result').innerText.includes('organiser key')",
+                           timeout=30_000)
+    page.fill("#live-key input", organiser["X-Organiser-Key"])
+    page.click("#live-start")
+    page.wait_for_function("document.querySelector('#live-result').innerText.includes('/present?token=')",
+                           timeout=30_000)
+    code = page.locator(".pa-live-code").inner_text().strip()
+    assert len(code) >= 4 and f"/live/{code}" in page.locator("#live-result").inner_text()
+    page.context.close()

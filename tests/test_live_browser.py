@@ -20,11 +20,12 @@ def _wait_longer():
     expect.set_options(timeout=15_000)
 
 
-def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, tmp_path):
+def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, organiser, tmp_path):
     from playwright.sync_api import expect
 
     shots = Path(os.environ.get("ARENA_SCREENSHOT_DIR", tmp_path))
-    made = httpx.post(live_url + "/api/live", json={"task": "object_removal"}, timeout=30).json()
+    made = httpx.post(live_url + "/api/live", json={"task": "object_removal"}, headers=organiser,
+                      timeout=30).json()
     code = made["code"]
 
     presenter = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()

@@ -7,13 +7,14 @@ import pytest
 
 
 @pytest.fixture
-def client(live_url):
+def client(live_url, organiser):
     with httpx.Client(base_url=live_url, timeout=30) as c:
+        c.organiser = organiser          # sent only where a test starts a session
         yield c
 
 
 def start(client, task="recolor"):
-    made = client.post("/api/live", json={"task": task})
+    made = client.post("/api/live", json={"task": task}, headers=client.organiser)
     assert made.status_code == 201, made.text
     return made.json()
 
@@ -70,9 +71,13 @@ def test_bad_requests(client):
     made = start(client, "any")
     code = made["code"]
     assert made["task"] == "any"
-    assert client.post("/api/live", json={"task": "no_such_task"}).status_code == 404
-    assert client.post("/api/live", json={"task": 3}).status_code == 422
-    assert client.post("/api/live", content=b"{nope").status_code == 422
+    key = client.organiser
+    assert client.post("/api/live", json={"task": "no_such_task"}, headers=key).status_code == 404
+    assert client.post("/api/live", json={"task": 3}, headers=key).status_code == 422
+    assert client.post("/api/live", content=b"{nope", headers=key).status_code == 422
+    for wrong in ({}, {"X-Organiser-Key": "nope"}, {"X-Organiser-Key": key["X-Organiser-Key"][:-1]}):
+        refused = client.post("/api/live", json={"task": "recolor"}, headers=wrong)
+        assert refused.status_code == 403 and "organiser key" in refused.json()["detail"]
     for method, path in (("GET", "/api/live/ZZZZZZ"), ("GET", "/api/live/ZZZZZZ/tally"),
                          ("POST", "/api/live/ZZZZZZ/next"), ("POST", "/api/live/ZZZZZZ/votes")):
         assert client.request(method, path, json={}).status_code == 404, path
@@ -122,6 +127,7 @@ def test_page_values_are_escaped():
 
 def test_live_tab_starts_a_session(tmp_path):
     from arena.context import Arena
+    from arena.organiser import organiser_key
     from arena.ui.live_tab import build_live_tab, start_session
     from toy_catalog import make_toy_catalog
     import gradio as gr
@@ -131,7 +137,11 @@ def test_live_tab_starts_a_session(tmp_path):
     with gr.Blocks():
         task, button, result = build_live_tab(arena)
     assert task.choices[0][0] == "any" and ("recolor", "recolor") in task.choices
-    shown = start_session(arena, "recolor", "http://10.0.0.5:7860")
+    key = organiser_key(arena.engine)
+    shown = start_session(arena, "recolor", "http://10.0.0.5:7860", key)
     assert "http://10.0.0.5:7860/live/" in shown and "/present?token=" in shown
-    assert "has no item" in start_session(arena, "<b>nope</b>", "http://h")
-    assert "<b>nope" not in start_session(arena, "<b>nope</b>", "http://h")
+    assert "has no item" in start_session(arena, "<b>nope</b>", "http://h", key)
+    assert "<b>nope" not in start_session(arena, "<b>nope</b>", "http://h", key)
+    for wrong in (None, "", "nope"):
+        refused = start_session(arena, "recolor", "http://h", wrong)
+        assert "needs the organiser key" in refused and "/live/" not in refused

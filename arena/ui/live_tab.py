@@ -12,6 +12,7 @@ import gradio as gr
 
 from arena import live
 from arena.context import Arena
+from arena.organiser import WHERE, is_organiser
 from arena.ui.task_menus import TaskMenus
 from arena.voting import VoteError
 
@@ -39,8 +40,12 @@ def session_html(code: str, join_url: str, present_url: str) -> str:
         "</div>")
 
 
-def start_session(arena: Arena, task: str | None, base: str) -> str:
-    """Create a session and describe it as HTML (or say why it could not be made)."""
+def start_session(arena: Arena, task: str | None, base: str, key: str | None) -> str:
+    """Create a session and describe it as HTML (or say why it could not be made); only with
+    the organiser ``key``."""
+    if not is_organiser(arena.engine, key):
+        return ("<p class='pa-live-error'>Starting a live session needs the organiser key "
+                f"({html.escape(WHERE)}).</p>")
     try:
         made = live.create_session(arena, task or None)
     except VoteError as exc:
@@ -61,12 +66,17 @@ def build_live_tab(arena: Arena, menus: TaskMenus | None = None) -> tuple[Any, A
     with gr.Row():
         task = menus.dropdown(["any"], with_pairs=True, value="any", label="Task",
                               elem_id="live-task", scale=3, min_width=0)
+        key = gr.Textbox(label="Organiser key", type="password", max_lines=1, scale=2,
+                         min_width=0, elem_id="live-key")
         start = gr.Button("Start a live session", variant="primary", elem_id="live-start",
                           scale=1, min_width=0)
+    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.secret.hex()[:32])
     result = gr.HTML("", elem_id="live-result")
 
-    def on_start(task_name: str, request: gr.Request) -> str:
-        return start_session(arena, task_name, request_base(request))
+    def on_start(task_name: str, typed: str, remembered: str, request: gr.Request):
+        given = (typed or remembered or "").strip()
+        keep = given if is_organiser(arena.engine, given) else remembered
+        return start_session(arena, task_name, request_base(request), given), keep
 
-    start.click(on_start, [task], [result], api_name=False)
+    start.click(on_start, [task, key, saved], [result, saved], api_name=False)
     return task, start, result

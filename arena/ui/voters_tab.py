@@ -9,7 +9,7 @@ import gradio as gr
 
 from arena.context import Arena
 from arena.leaderboard import OVERALL
-from arena.organiser import is_organiser
+from arena.organiser import WHERE, is_organiser
 from arena.ui.task_menus import TaskMenus
 from arena.voter_quality import voter_votes, voters_overview
 
@@ -18,7 +18,7 @@ VOTE_HEADERS = ["When", "Task", "Left", "Right", "Choice", "Seconds", "Check"]
 MOVE_HEADERS = ["Model", "Rank (all votes)", "Rank", "Change", "Score (all votes)", "Score"]
 MODES = {"Exclude flagged voters": "exclude", "Also weigh the rest by reliability": "weighted"}
 LOCKED = ("**For the organiser.** Enter the organiser key to see voters, their flags and their "
-          "votes. `python -m arena organiser` prints it; the server prints it when it starts.")
+          f"votes. {WHERE[0].upper() + WHERE[1:]}.")
 WRONG_KEY = "**That is not the organiser key.** " + LOCKED.split("**", 2)[2].strip()
 
 
