@@ -16,6 +16,7 @@ def test_menus_pick_up_tasks_added_after_the_page_was_built(arena):
         board = menus.dropdown([OVERALL], value=OVERALL, label="Task")
         vote = menus.dropdown([("Any task", "any")], with_pairs=True, value="any", label="Task")
     assert [c[1] for c in board.choices] == [OVERALL, "recolor"]
+    assert [c[1] for c in vote.choices] == ["any", "recolor"]
 
     ensure_task(arena.engine, "style")                   # no outputs yet: nothing to vote on
     make_toy_catalog(arena, task="text_edit", models=("delta", "eps"), items=2)
