@@ -120,3 +120,13 @@ def test_voters_tab_says_when_nobody_has_enough_votes_yet(arena):
                         for k in range(5)])
     text = summary_markdown(voters_overview(arena.engine))
     assert text == "**No voter has 20 decisive votes yet**, so none is checked (1 voter, 5 votes so far)."
+
+
+def test_the_key_field_remembers_only_a_working_key(arena):
+    from arena.ui.organiser_field import given_key
+
+    key = organiser_key(arena.engine)
+    assert given_key(arena, f" {key} ", "") == (key, key)            # typed: checked, remembered
+    assert given_key(arena, "", key) == (key, key)                   # remembered from before
+    assert given_key(arena, "typo", key) == ("typo", key)            # a typo keeps the good key
+    assert given_key(arena, "", "old-key") == ("old-key", "")        # a stale key is forgotten

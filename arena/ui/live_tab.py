@@ -13,6 +13,7 @@ import gradio as gr
 from arena import live
 from arena.context import Arena
 from arena.organiser import WHERE, is_organiser
+from arena.ui.organiser_field import given_key, key_field
 from arena.ui.task_menus import TaskMenus
 from arena.voting import VoteError
 
@@ -66,16 +67,13 @@ def build_live_tab(arena: Arena, menus: TaskMenus | None = None) -> tuple[Any, A
     with gr.Row():
         task = menus.dropdown(["any"], with_pairs=True, value="any", label="Task",
                               elem_id="live-task", scale=3, min_width=0)
-        key = gr.Textbox(label="Organiser key", type="password", max_lines=1, scale=2,
-                         min_width=0, elem_id="live-key")
+        key, saved = key_field(arena, scale=2, min_width=0, elem_id="live-key")
         start = gr.Button("Start a live session", variant="primary", elem_id="live-start",
                           scale=1, min_width=0)
-    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.secret.hex()[:32])
     result = gr.HTML("", elem_id="live-result")
 
     def on_start(task_name: str, typed: str, remembered: str, request: gr.Request):
-        given = (typed or remembered or "").strip()
-        keep = given if is_organiser(arena.engine, given) else remembered
+        given, keep = given_key(arena, typed, remembered)
         return start_session(arena, task_name, request_base(request), given), keep
 
     start.click(on_start, [task, key, saved], [result, saved], api_name=False)

@@ -10,6 +10,7 @@ import gradio as gr
 from arena.context import Arena
 from arena.leaderboard import OVERALL
 from arena.organiser import WHERE, is_organiser
+from arena.ui.organiser_field import given_key, key_field
 from arena.ui.task_menus import TaskMenus
 from arena.voter_quality import voter_votes, voters_overview
 
@@ -87,10 +88,8 @@ def build_voters_tab(arena: Arena, menus: TaskMenus):
     gr.Markdown("Voters whose answers do not fit the crowd (a left/right habit, favouring one "
                 "model, ties on everything, too fast, random or inverted answers, failed "
                 "planted checks), with the reason for each flag, and the ranking without them.")
-    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.secret.hex()[:32])
     with gr.Row():
-        key = gr.Textbox(label="Organiser key", type="password", max_lines=1, scale=3,
-                         elem_id="organiser-key")
+        key, saved = key_field(arena, scale=3, elem_id="organiser-key")
         unlock = gr.Button("Open", size="sm", min_width=120, scale=0, elem_id="organiser-open")
     with gr.Row():
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="voters-task")
@@ -104,15 +103,16 @@ def build_voters_tab(arena: Arena, menus: TaskMenus):
     votes = gr.Dataframe(headers=VOTE_HEADERS, interactive=False, elem_id="voters-votes")
 
     def show(mode_label: str, task_name: str, typed: str, remembered: str):
-        given = (typed or remembered or "").strip()
+        given, keep = given_key(arena, typed, remembered)
         text, rows, voters, move_rows = overview_tables(arena, given, mode_label, task_name)
-        keep = given if is_organiser(arena.engine, given) else ""  # remembered in this browser
         return text, rows, gr.update(choices=voters, value=None), move_rows, [], keep
 
     inputs = [mode, task, key, saved]
     outputs = [summary, flagged, voter, moves, votes, saved]
     for trigger in (refresh.click, mode.change, task.change, unlock.click, key.submit):
         trigger(show, inputs, outputs, api_name=False)
-    voter.change(lambda v, typed, remembered: vote_rows(arena, (typed or remembered or "").strip(), v),
-                 [voter, key, saved], votes, api_name=False)
+    def pick(name: str | None, typed: str, remembered: str):
+        return vote_rows(arena, given_key(arena, typed, remembered)[0], name)
+
+    voter.change(pick, [voter, key, saved], votes, api_name=False)
     return inputs, show, outputs
