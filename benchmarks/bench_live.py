@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,50 +32,20 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from live_server import LiveServer, app_env, run_cli  # noqa: E402  (the tests' server runner)
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHOICES = ("left", "right", "tie", "both_bad")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``app.py`` on a demo set of ``per_task`` items per task, in ``workdir``."""
-
-    def __init__(self, workdir: Path, database_url: str, per_task: int = 3):
-        env = {**os.environ, "DATABASE_URL": database_url, "ARENA_MEDIA": str(workdir / "media"),
-               "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False",
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-m", "arena", "demo", "--per-task", str(per_task)],
-                       cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
-        self.organiser_key = subprocess.run([sys.executable, "-m", "arena", "organiser"], cwd=workdir,
-                                            env=env, check=True, capture_output=True,
-                                            text=True).stdout.strip()
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (workdir / "server.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port)],
-                                     cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/api/tasks", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        self.stop()
-        raise SystemExit(f"server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+def start_server(workdir: Path, database_url: str, per_task: int = 3) -> tuple[LiveServer, str]:
+    """``app.py`` on a demo set of ``per_task`` items per task, and its organiser key."""
+    env = {**app_env(workdir, database_url), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    for args in (["demo", "--per-task", str(per_task)], ["organiser"]):
+        done = run_cli(args, env)
+        if done.returncode:
+            raise SystemExit(f"arena {args[0]} failed: {done.stderr}")
+    return LiveServer(workdir, env), done.stdout.strip()
 
 
 async def _phone(client: httpx.AsyncClient, code: str, voter: str, choice: str,
@@ -169,10 +137,9 @@ def main() -> None:
         url = f"sqlite:///{workdir / 'arena.db'}"
         if kind == "postgres":
             url = _fresh_postgres(args.postgres)
-        server = Server(workdir, url)
+        server, key = start_server(workdir, url)
         try:
-            rounds = live_room(server.url, server.organiser_key, args.phones, args.rounds,
-                               args.concurrency)
+            rounds = live_room(server.url, key, args.phones, args.rounds, args.concurrency)
             best = min(r[0] for r in rounds)
             lat = [x for _, l in rounds for x in l]
             print(f"{kind:9s} a round of {args.phones} votes stored in {best:.2f} s (best of "
@@ -188,6 +155,8 @@ def main() -> None:
                       f"({g * 1000:.1f} ms of wall time per vote)", flush=True)
         finally:
             server.stop()
+            if kind == "postgres":
+                _drop_postgres(args.postgres, url)
     print("\nratios (wall time per vote, Gradio event path / live route):")
     for kind in args.only:
         if kind + "-gradio" in per_vote:
@@ -207,6 +176,15 @@ def _fresh_postgres(server_url: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_postgres(server_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
 
 
 if __name__ == "__main__":
