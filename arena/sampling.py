@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import func
@@ -34,6 +34,11 @@ from scoring.columns import BATTLE_WINNERS, CHOICES
 #: Score of the left model for each stored choice label (arena votes and imported battles).
 _LEFT_SCORE = {**dict(zip(CHOICES, (1.0, 0.0, 0.5, 0.5))),
                **dict(zip(BATTLE_WINNERS, (1.0, 0.0, 0.5, 0.5)))}
+
+
+#: Draws at most, to avoid repeating the pair a voter has just seen (each succeeds with
+#: probability 1 - P(that pair); the last draw is kept whatever it is).
+REDRAWS = 50
 
 
 class NoPairError(LookupError):
@@ -75,6 +80,12 @@ def _task_weights(pool: _TaskPool, votes: list[tuple[int, int, str, int]],
     wins = win_matrix(len(pool.model_ids), np.asarray(left, dtype=np.int64),
                       np.asarray(right, dtype=np.int64), score, count)
     return pair_weights(len(pool.model_ids), pool.pairs, wins, uniform_share=uniform_share)
+
+
+def _same(choice: PairChoice, avoid: tuple[int, int, int] | None) -> bool:
+    """Whether ``choice`` shows the pair ``avoid`` (item, two outputs), on either side."""
+    return (avoid is not None and choice.item_id == avoid[0]
+            and {choice.left_output_id, choice.right_output_id} == {avoid[1], avoid[2]})
 
 
 def _build_pool(rows: list[tuple[int, int, int]]) -> _TaskPool:
@@ -215,21 +226,59 @@ class PairSampler:
         """Tasks that have at least one pair to show."""
         return sorted(self._current().pools)
 
-    def choose(self, task: str | None = None) -> PairChoice:
-        """Draw a pair for ``task`` (``None`` or ``"any"``: a task uniformly, then a pair)."""
+    def choose(self, task: str | None = None, *,
+               avoid: tuple[int, int, int] | None = None) -> PairChoice:
+        """Draw a pair for ``task`` (``None`` or ``"any"``: a task uniformly, then a pair).
+
+        ``avoid`` = (item id, output id, output id) of the pair the voter has just seen: another
+        presentation is drawn unless that one is the only one. The propensity is then the exact
+        probability given the rule (draws are repeated until they differ, so each other
+        presentation's probability is divided by 1 - P(avoided pair, either side)).
+        """
         state = self._current()
         if task in (None, "", "any"):
             if not state.pools:
                 raise NoPairError("no task has outputs from two models yet")
             names = sorted(state.pools)
-            with self._lock:
-                task = names[int(self._rng.integers(len(names)))]
-            p_task = 1.0 / len(names)
+        elif task not in state.pools:
+            raise NoPairError(f"task {task!r} has no item with outputs from two models")
         else:
-            if task not in state.pools:
-                raise NoPairError(f"task {task!r} has no item with outputs from two models")
-            p_task = 1.0
-        return self._choose_in(state, task, p_task)
+            names = [task]
+        p_avoid = self._probability(state, names, avoid) if avoid else 0.0
+        for _ in range(REDRAWS):
+            choice = self._draw(state, names)
+            if not p_avoid or not _same(choice, avoid):
+                break
+        if p_avoid and not _same(choice, avoid):
+            choice = replace(choice, propensity=choice.propensity / (1.0 - p_avoid))
+        return choice
+
+    def _draw(self, state: _State, names: list[str]) -> PairChoice:
+        if len(names) == 1:
+            return self._choose_in(state, names[0], 1.0)
+        with self._lock:
+            task = names[int(self._rng.integers(len(names)))]
+        return self._choose_in(state, task, 1.0 / len(names))
+
+    @staticmethod
+    def _probability(state: _State, names: list[str], avoid: tuple[int, int, int]) -> float:
+        """Probability of drawing the unordered presentation ``avoid`` (either side)."""
+        item_id, a, b = avoid
+        for task in names:
+            pool = state.pools[task]
+            row = int(np.searchsorted(pool.item_ids, item_id))
+            if row == len(pool.item_ids) or pool.item_ids[row] != item_id:
+                continue
+            cols = np.flatnonzero(np.isin(pool.output_ids[row], (a, b)))
+            if len(cols) != 2:
+                continue
+            k = np.flatnonzero((pool.pairs[:, 0] == cols[0]) & (pool.pairs[:, 1] == cols[1]))
+            if not len(k):
+                return 0.0
+            shared = np.count_nonzero((pool.output_ids[:, cols[0]] >= 0)
+                                      & (pool.output_ids[:, cols[1]] >= 0))
+            return float(state.weights[task][k[0]] / shared / len(names))
+        return 0.0
 
     def _choose_in(self, state: _State, task: str, p_task: float) -> PairChoice:
         pool, weights = state.pools[task], state.weights[task]

@@ -59,13 +59,26 @@ def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
     return voter_id
 
 
+def _last_pair(arena: Arena, voter_id: str | None) -> tuple[int, int, int] | None:
+    """(item, left output, right output) of the voter's latest impression, if any."""
+    if voter_id is None:
+        return None
+    with session(arena.engine) as s:
+        row = s.exec(select(Impression.item_id, Impression.left_output_id,
+                            Impression.right_output_id)
+                     .where(Impression.voter_id == voter_id)
+                     .order_by(Impression.id.desc()).limit(1)).first()
+    return None if row is None else tuple(row)
+
+
 def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = None,
                session_id: int | None = None) -> dict[str, Any]:
     """Choose a pair, store the impression and return what a client may see (no model names).
 
-    For a known voter, about one pair in 15 is a planted check (:mod:`arena.checks`).
+    For a known voter, about one pair in 15 is a planted check (:mod:`arena.checks`), and the
+    pair they have just been shown is not drawn again straight away.
     """
-    choice = arena.sampler.choose(task)
+    choice = arena.sampler.choose(task, avoid=_last_pair(arena, voter_id))
     if voter_id is not None:
         ensure_voter(arena, voter_id)
         choice = plan_check(arena.engine, voter_id, task, secret=arena.secret) or choice

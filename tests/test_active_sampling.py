@@ -259,3 +259,43 @@ def test_a_draw_does_not_wait_for_a_refresh_in_progress(arena):
         assert sampler.tasks() == ["recolor"] and sampler._current() is first
         assert sampler.choose().task == "recolor"
     assert sampler.tasks() == ["recolor", "restyle"]
+
+
+def test_a_voter_is_not_shown_the_same_pair_twice_in_a_row(arena):
+    make_toy_catalog(arena, models=("alpha", "beta"), items=2)      # two presentations in all
+    shown = []
+    for _ in range(40):
+        pair = issue_pair(arena, "recolor", "voter-norepeat-01")
+        record_vote(arena, pair["impression_id"], pair["token"], "left")
+        with session(arena.engine) as s:
+            shown.append(s.get(Impression, pair["impression_id"]))
+    for before, now in zip(shown, shown[1:]):
+        if now.check_kind == "none":                                # planted repeats come back on purpose
+            assert now.item_id != before.item_id
+            assert now.propensity == pytest.approx(0.5)             # the other item, either side
+    assert issue_pair(arena, "recolor")["impression_id"]            # no voter: nothing to avoid
+
+
+def test_avoiding_a_pair_gives_the_exact_conditional_propensity(arena):
+    models = make_toy_catalog(arena)
+    a, b = models["alpha"], models["beta"]
+    add_votes(arena, "recolor", a, b, ["left", "right"] * 6)
+    ids, pairs, weights = sampler_weights(arena, "recolor")
+    sampler = PairSampler(arena.engine, seed=5, cache_s=0)
+    first = sampler.choose("recolor")
+    avoid = (first.item_id, first.left_output_id, first.right_output_id)
+    w_avoid = weight_of(weights, pairs, ids.index(first.left_model_id), ids.index(first.right_model_id))
+    p_avoid = w_avoid / 4                                           # 4 items share every pair
+    for _ in range(100):
+        got = sampler.choose("recolor", avoid=avoid)
+        assert (got.item_id, {got.left_output_id, got.right_output_id}) != (avoid[0], set(avoid[1:]))
+        w = weight_of(weights, pairs, ids.index(got.left_model_id), ids.index(got.right_model_id))
+        assert got.propensity == pytest.approx(w / 4 / 2 / (1 - p_avoid), rel=1e-9)
+
+
+def test_the_only_pair_there_is_is_shown_again(arena):
+    make_toy_catalog(arena, models=("alpha", "beta"), items=1)
+    sampler = PairSampler(arena.engine, seed=3, cache_s=0)
+    first = sampler.choose()
+    again = sampler.choose(avoid=(first.item_id, first.left_output_id, first.right_output_id))
+    assert again.item_id == first.item_id and again.propensity == pytest.approx(0.5)

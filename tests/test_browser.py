@@ -14,15 +14,16 @@ def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, t
     page = context.new_page()
     page.goto(demo_server.url, wait_until="load")
     page.wait_for_selector("#pair .pa-b img", timeout=30_000)
-    first = page.locator("#pair .pa-a img").get_attribute("src")
+    first = [page.locator(f"#pair .pa-{side} img").get_attribute("src") for side in "ab"]
 
     page.click("#vote-a")
     page.wait_for_function("document.querySelector('#reveal').innerText.includes('A was')",
                            timeout=30_000)
     reveal = page.locator("#reveal").inner_text()
     assert "You voted A is better" in reveal and "B was" in reveal
-    page.wait_for_function(f"document.querySelector('#pair .pa-a img').getAttribute('src') !== '{first}'",
-                           timeout=30_000)
+    page.wait_for_function(  # the next pair: never the one just shown, so A or B changes
+        "[...document.querySelectorAll('#pair .pa-a img, #pair .pa-b img')]"
+        f".map(i => i.getAttribute('src')).join(' ') !== '{' '.join(first)}'", timeout=30_000)
 
     page.keyboard.press("2")
     page.wait_for_function("document.querySelector('#reveal').innerText.includes('B is better')",
