@@ -82,7 +82,7 @@ def _task_weights(pool: _TaskPool, votes: list[tuple[int, int, str, int]],
     return pair_weights(len(pool.model_ids), pool.pairs, wins, uniform_share=uniform_share)
 
 
-def _same(choice: PairChoice, avoid: tuple[int, int, int] | None) -> bool:
+def same_pair(choice: PairChoice, avoid: tuple[int, int, int] | None) -> bool:
     """Whether ``choice`` shows the pair ``avoid`` (item, two outputs), on either side."""
     return (avoid is not None and choice.item_id == avoid[0]
             and {choice.left_output_id, choice.right_output_id} == {avoid[1], avoid[2]})
@@ -247,9 +247,9 @@ class PairSampler:
         p_avoid = self._probability(state, names, avoid) if avoid else 0.0
         for _ in range(REDRAWS):
             choice = self._draw(state, names)
-            if not p_avoid or not _same(choice, avoid):
+            if not p_avoid or not same_pair(choice, avoid):
                 break
-        if p_avoid and not _same(choice, avoid):
+        if p_avoid and not same_pair(choice, avoid):
             choice = replace(choice, propensity=choice.propensity / (1.0 - p_avoid))
         return choice
 

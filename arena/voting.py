@@ -15,6 +15,7 @@ from arena import tokens
 from arena.checks import plan_check
 from arena.context import Arena
 from arena.db import insert_ignore, session, write_lock
+from arena.sampling import same_pair
 from arena.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, Voter
 
 _VOTER_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -78,10 +79,13 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     For a known voter, about one pair in 15 is a planted check (:mod:`arena.checks`), and the
     pair they have just been shown is not drawn again straight away.
     """
-    choice = arena.sampler.choose(task, avoid=_last_pair(arena, voter_id))
+    last = _last_pair(arena, voter_id)
+    choice = arena.sampler.choose(task, avoid=last)
     if voter_id is not None:
         ensure_voter(arena, voter_id)
-        choice = plan_check(arena.engine, voter_id, task, secret=arena.secret) or choice
+        check = plan_check(arena.engine, voter_id, task, secret=arena.secret)
+        if check is not None and not same_pair(check, last):   # a gold pair may be the last one
+            choice = check
     impression = Impression(
         nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
         left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,

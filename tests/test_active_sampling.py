@@ -299,3 +299,23 @@ def test_the_only_pair_there_is_is_shown_again(arena):
     first = sampler.choose()
     again = sampler.choose(avoid=(first.item_id, first.left_output_id, first.right_output_id))
     assert again.item_id == first.item_id and again.propensity == pytest.approx(0.5)
+
+
+def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch):
+    import arena.voting as voting
+    from arena.checks import CheckChoice
+
+    make_toy_catalog(arena, models=("alpha", "beta"), items=2)
+    first = issue_pair(arena, "recolor", "voter-goldgap-01")
+    with session(arena.engine) as s:
+        shown = s.get(Impression, first["impression_id"])
+    gold = CheckChoice(task="recolor", item_id=shown.item_id, left_output_id=shown.right_output_id,
+                       right_output_id=shown.left_output_id, left_model_id=shown.right_model_id,
+                       right_model_id=shown.left_model_id, sampler="check-gold", propensity=0.01,
+                       check_kind="gold")
+    monkeypatch.setattr(voting, "plan_check", lambda *a, **k: gold)
+    second = issue_pair(arena, "recolor", "voter-goldgap-01")
+    third = issue_pair(arena, "recolor", "voter-goldgap-01")
+    with session(arena.engine) as s:
+        kinds = [s.get(Impression, p["impression_id"]).check_kind for p in (second, third)]
+    assert kinds == ["none", "gold"]      # the gold pair comes once another pair came between
