@@ -43,5 +43,5 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
         print("Empty database: building the demo set...", flush=True)
         print(build(arena).describe(), flush=True)
     print(f"Pareto Arena on http://{host}:{port}", flush=True)
-    print(f"Organiser key (Voters tab): {organiser_key(arena.engine)}", flush=True)
+    print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}", flush=True)
     uvicorn.run(build_app(arena), host=host, port=port, log_level="warning")
