@@ -70,7 +70,8 @@ def test_voters_tab_opens_only_with_the_organiser_key(browser, demo_server):
     from live_server import run_cli
 
     key = run_cli(["organiser"], demo_server.env).stdout.strip()
-    assert f"Organiser key (Voters tab, starting live sessions): {key}" in (demo_server.workdir / "server.log").read_text()
+    log = (demo_server.workdir / "server.log").read_text()
+    assert f"Organiser key (Voters tab, starting live sessions): {key}" in log
     context = browser.new_context()
     page = context.new_page()
     page.goto(demo_server.url, wait_until="load")
