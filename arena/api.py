@@ -12,11 +12,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from arena.aggregate import db_cubes
-from arena.catalog import model_stats, task_names, task_summaries
+from arena.cached_views import boards_of, pareto_of
+from arena.catalog import task_names, task_summaries
 from arena.context import Arena
-from arena.leaderboard import OVERALL, leaderboards
-from arena.pareto import db_costs, pareto_json
+from arena.leaderboard import OVERALL
 from arena.sampling import NoPairError
 from arena.voting import VoteError, issue_pair, record_vote
 
@@ -67,14 +66,12 @@ def build_router(arena: Arena) -> APIRouter:
     @router.get("/api/leaderboard")
     def leaderboard(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
-        return arena.boards.get(("rank", task), lambda: leaderboards(
-            db_cubes(arena.engine, [task] if task else None)))
+        return boards_of(arena, [task] if task else None)[0]
 
     @router.get("/api/pareto")
     def pareto(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
-        return arena.boards.get(("pareto", task, "json"), lambda: pareto_json(
-            db_cubes(arena.engine, [task] if task else None), db_costs(model_stats(arena.engine))))
+        return pareto_of(arena, task)
 
     @router.get("/media/{name}")
     def media(name: str) -> FileResponse:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .active_sampling import pair_weights, win_matrix
+from .agreement import agreement
 from .bradley_terry import SCALE
 from .data import Comparisons
 from .errors import ScoringError
@@ -156,13 +157,5 @@ def _summary(theta, left, right, choice) -> tuple[float, float, float, float]:
         return float("inf"), 0.0, float("nan"), 0.0
     half = np.median([(r.ci_high - r.ci_low) / 2 for r in rows])
     separated = np.mean([a.ci_low > b.ci_high for a, b in zip(rows, rows[1:])])
-    fitted = np.array([r.score for r in rows])
-    tau = _kendall_tau(fitted)
+    tau = agreement({r.model: r.score for r in rows}, dict(zip(names, theta))).kendall_tau_b
     return float(half), float(separated), tau, float(board.rows[0].model == names[order[0]])
-
-
-def _kendall_tau(fitted: np.ndarray) -> float:
-    """Kendall's tau between the fitted scores listed in true order and that order."""
-    d = np.sign(fitted[:, None] - fitted[None, :])
-    upper = np.triu_indices(len(fitted), k=1)
-    return float(d[upper].mean())

@@ -61,3 +61,17 @@ def test_position_bias_is_shown_once_there_are_enough_votes(arena):
         vote(arena, voter=f"voter-bias-{k:02d}", choice=("left", "right", "tie")[k % 3])
         summary = leaderboard_rows(arena, "recolor")[1]
         assert ("Position bias: between equal models the left image wins" in summary) == (k >= 19)
+
+
+def test_pages_and_api_read_one_cached_result_per_computation(arena):
+    from arena.cached_views import boards_of, pareto_of, stats_of
+
+    make_toy_catalog(arena)
+    for k in range(3):
+        vote(arena, voter=f"voter-views-{k:02d}")
+    boards, pareto, stats = boards_of(arena), pareto_of(arena, "recolor"), stats_of(arena)
+    assert boards_of(arena) is boards and pareto_of(arena, "recolor") is pareto and stats_of(arena) is stats
+    assert boards_of(arena, ["recolor"])[0]["leaderboards"][0]["votes"] == 3
+    assert {f["task"] for f in pareto["fronts"]} == {"recolor"}
+    vote(arena, voter="voter-views-09")
+    assert boards_of(arena) is not boards and boards_of(arena)[0]["leaderboards"][0]["votes"] == 4

@@ -8,35 +8,18 @@ from typing import Any
 
 import gradio as gr
 
-from arena.aggregate import db_cubes
 from arena.board_agreement import against_file, between_tasks
 from arena.boards import BoardFileError
-from arena.catalog import model_stats
+from arena.cached_views import boards_of, stats_of
 from arena.context import Arena
-from arena.leaderboard import OVERALL, leaderboards
+from arena.leaderboard import OVERALL
 from arena.ui.task_menus import TaskMenus
-from arena.voter_quality import NoVotersError, voter_leaderboards
 from scoring.errors import ScoringError
 
 HEADERS = ["Rank", "Model", "Score", "95% CI", "Votes", "Both bad", "Median latency", "Rank change"]
 MODES = {"All votes": "all", "Flagged voters excluded": "exclude", "Reliability-weighted": "weighted"}
 TASK_HEADERS = ["Task", "Task", "Models in common", "Kendall tau-b", "Spearman", "Top-3 overlap"]
 SHIFT_HEADERS = ["Model", "Position here", "Position there", "Shift"]
-
-
-def _boards(arena: Arena, mode: str, tasks: list[str] | None) -> tuple[dict[str, Any], str]:
-    """The rank JSON in ``mode``, falling back to all votes (with a note) when it cannot apply;
-    kept until the next vote."""
-    return arena.boards.get(("tab", mode, tuple(tasks or ())), lambda: _fit_boards(arena, mode, tasks))
-
-
-def _fit_boards(arena: Arena, mode: str, tasks: list[str] | None) -> tuple[dict[str, Any], str]:
-    if mode != "all":
-        try:
-            return voter_leaderboards(mode, engine=arena.engine, tasks=tasks), ""
-        except (NoVotersError, ScoringError) as exc:
-            return leaderboards(db_cubes(arena.engine, tasks)), f"Showing all votes: {exc}."
-    return leaderboards(db_cubes(arena.engine, tasks)), ""
 
 
 def _median(values: dict[str, float]) -> float | None:
@@ -46,10 +29,9 @@ def _median(values: dict[str, float]) -> float | None:
 
 def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[list[Any]], str]:
     """Table rows for one task and a summary (votes, position bias, warnings)."""
-    result, note = _boards(arena, mode, [task])
+    result, note = boards_of(arena, [task], mode)
     board = result["leaderboards"][0]
-    stats = arena.boards.get(("model_stats",), lambda: model_stats(arena.engine))
-    latency = {m["model"]: m["latency_s"] for m in stats}
+    latency = {m["model"]: m["latency_s"] for m in stats_of(arena)}
     rows = []
     for r in board["rows"]:
         lat = latency.get(r["model"], {})
@@ -82,7 +64,7 @@ def _sentence(text: str) -> str:
 
 def task_agreement_rows(arena: Arena) -> list[list[Any]]:
     """Pairwise agreement between the task boards that share models."""
-    boards = arena.boards.get(("rank", None), lambda: leaderboards(db_cubes(arena.engine)))
+    boards = boards_of(arena)[0]
     return [[r["task_a"], r["task_b"], r["models"], _num(r["kendall_tau_b"]), _num(r["spearman"]),
              _num(r["top_k_overlap"])] for r in between_tasks(boards["leaderboards"])]
 
@@ -91,7 +73,7 @@ def file_agreement(arena: Arena, task: str, path: str | None) -> tuple[list[list
     """Shifts and a summary of our board of ``task`` against an uploaded board file."""
     if not path:
         return [], "Upload a board (our rank JSON, or CSV with model and score or rank) to compare."
-    board = _boards(arena, "all", [task])[0]["leaderboards"][0]
+    board = boards_of(arena, [task])[0]["leaderboards"][0]
     try:
         result = against_file(board, path)
     except (BoardFileError, ScoringError) as exc:

@@ -6,11 +6,9 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from arena.aggregate import db_cubes
-from arena.catalog import model_stats
+from arena.cached_views import pareto_of
 from arena.context import Arena
 from arena.leaderboard import OVERALL
-from arena.pareto import db_costs, task_fronts
 from arena.ui.task_menus import TaskMenus
 
 AXIS_LABELS = {"latency_s": "Median latency per image (s, log scale)",
@@ -48,9 +46,7 @@ def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None =
     """The figure, table rows and a summary line for one task and axis; the last two columns
     project the time and cost of running each model over ``images`` images."""
     images = max(int(images or 0), 0)
-    fronts = arena.boards.get(("pareto", task), lambda: {
-        f["axis"]: f for f in task_fronts(task, db_cubes(arena.engine, [task])[task],
-                                          db_costs(model_stats(arena.engine)))})
+    fronts = {f["axis"]: f for f in pareto_of(arena, task)["fronts"] if f["task"] == task}
     front = fronts.get(axis)
     if front is None:
         return go.Figure(), [], f"No votes or no measured {axis.split('_')[0]} on {task} yet."

@@ -7,12 +7,13 @@ from typing import Any
 
 import gradio as gr
 
+from arena.cached_views import voters_of
 from arena.context import Arena
 from arena.leaderboard import OVERALL
 from arena.organiser import WHERE, is_organiser
 from arena.ui.organiser_field import given_key, key_field
 from arena.ui.task_menus import TaskMenus
-from arena.voter_quality import voter_votes, voters_overview
+from arena.voter_quality import voter_votes
 
 FLAGGED_HEADERS = ["Voter", "Votes", "Reliability", "Why flagged"]
 VOTE_HEADERS = ["When", "Task", "Left", "Right", "Choice", "Seconds", "Check"]
@@ -61,7 +62,7 @@ def overview_tables(arena: Arena, key: str | None, mode_label: str, task: str):
     if not is_organiser(arena.engine, key):
         return (WRONG_KEY if key else LOCKED), [], [], []
     mode, task = MODES.get(mode_label, "exclude"), task or OVERALL
-    view = arena.boards.get(("voters", mode, task), lambda: voters_overview(arena.engine, mode, task))
+    view = voters_of(arena, mode, task)
     flagged = [[r["voter"], r["votes"], _fmt(r["reliability"]), " · ".join(r["reasons"])]
                for r in view["flagged"]]
     moves = [[m["model"], m["rank_all"], m["rank"],
