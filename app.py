@@ -12,7 +12,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_server_options(parser)
     args = parser.parse_args()
-    from arena.server import serve
+    from arena.web.server import serve
 
     serve(host=args.host, port=args.port, build_demo=not args.no_demo)
 

@@ -7,12 +7,12 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
-from arena.board_cache import BoardCache
-from arena.config import database_url, media_root
-from arena.db import get_engine
-from arena.media import MediaStore
-from arena.sampling import PairSampler
-from arena.tokens import load_secret
+from arena.collect.sampling import PairSampler
+from arena.collect.tokens import load_secret
+from arena.store.config import database_url, media_root
+from arena.store.db import get_engine
+from arena.store.media import MediaStore
+from arena.views.cache import BoardCache
 
 
 @dataclass

@@ -11,7 +11,7 @@ same items:
 * ``timed``: :func:`models.timing.measure` per item (warm-up once per model, ``--repeats`` timed
   runs), without the peak-memory run: the protocol's own overhead per edit call;
 * ``timed+mem``: the same with the extra tracemalloc run that measures peak memory;
-* ``generate``: :func:`arena.generate.run_models`, the whole ``arena generate`` path (images
+* ``generate``: :func:`arena.outputs.generate.run_models`, the whole ``arena generate`` path (images
   read from the media folder, measured edits, metrics without OCR, PNG written, rows committed).
 
 Prints per model: bare ms per edit, the timed loops' ms per edit call and their ratio to bare,
@@ -38,8 +38,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
 def store_items(arena, per_task: int, size: int):
-    from arena.catalog import add_item, ensure_task
-    from arena.demo_scenes import generate_scenes
+    from arena.demo.scenes import generate_scenes
+    from arena.store.catalog import add_item, ensure_task
 
     items = []
     for scene in generate_scenes(seed=0, per_task=per_task, size=size):
@@ -53,6 +53,7 @@ def store_items(arena, per_task: int, size: int):
 
 def tiny_spec(folder: Path):
     import tiny_pipelines
+
     from models.config import parse_models
 
     tiny_pipelines.tiny_instruct_pix2pix().save_pretrained(folder)
@@ -62,12 +63,13 @@ def tiny_spec(folder: Path):
 
 
 def time_loops(arena, entrant, items, repeats: int) -> dict:
-    from arena.generate import RunOptions, _request, run_models
-    from arena.output_metrics import item_metrics, load_item_images
-    from arena.schema import Output
+    from sqlalchemy import select
+
+    from arena.outputs.generate import RunOptions, _request, run_models
+    from arena.outputs.metrics import item_metrics, load_item_images
+    from arena.store.schema import Output
     from models.base import supports
     from models.timing import measure
-    from sqlalchemy import select
 
     mine = [i for i in items if supports(entrant.editor, i.task)]
     pictures = [load_item_images(arena.media, i) for i in mine]
@@ -111,7 +113,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from arena.context import Arena
-    from arena.generate import register
+    from arena.outputs.generate import register
     from models.config import build_editor, load_models
 
     with tempfile.TemporaryDirectory() as tmp:

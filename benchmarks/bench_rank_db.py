@@ -6,7 +6,7 @@
                                        [--group-by] [--drop]
 
 Builds once, and keeps, a database of each kind with the arena's real schema
-(:func:`arena.db.make_engine`): tasks, models, items, every item's output from every model,
+(:func:`arena.store.db.make_engine`): tasks, models, items, every item's output from every model,
 one impression per vote and the votes themselves, cast by a simulated crowd
 (:func:`scoring.simulate.simulate_crowd`: skewed votes per voter, honest and bad voters, a
 left/right advantage, ties and "both bad"). Voter ids are random 22-character tokens, as the
@@ -47,7 +47,7 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TASK_NAMES = ("object_removal", "background_change", "text_edit", "recolor", "style",
               "relight", "add_object", "replace_object", "outpaint", "portrait_retouch")
 ITEMS_PER_TASK = 40
-CHECK_SHARE = 1 / 15          # planted checks, as arena.checks plants them
+CHECK_SHARE = 1 / 15          # planted checks, as arena.collect.checks plants them
 URLSAFE = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
                         dtype="S1")
 
@@ -106,7 +106,7 @@ def _when(data: dict) -> list[datetime]:
 
 def table_rows(data: dict):
     """Rows of each table in column order (plain Python values), for executemany and COPY."""
-    from arena.checks import BASELINE_KIND
+    from arena.collect.checks import BASELINE_KIND
 
     created = data["start"]
     tasks, models = data["tasks"], data["models"]
@@ -153,7 +153,7 @@ def load_sqlite(path: Path, data: dict) -> None:
     """Create the schema through the arena, then bulk-insert with ``executemany``."""
     import sqlite3
 
-    from arena.db import make_engine
+    from arena.store.db import make_engine
 
     make_engine(f"sqlite:///{path}").dispose()
     con = sqlite3.connect(path)
@@ -168,7 +168,7 @@ def load_sqlite(path: Path, data: dict) -> None:
 def load_postgres(url: str, data: dict) -> None:
     """Create the schema through the arena, then ``COPY`` each table (foreign-key triggers off
     for the load: the rows are consistent by construction); ``VACUUM ANALYZE``."""
-    from arena.db import make_engine
+    from arena.store.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -274,9 +274,9 @@ def time_path(url: str, repeat: int) -> tuple[list[tuple[float, float]], dict]:
     """(aggregation s, fitting s) per run, and the last result."""
     from threadpoolctl import threadpool_limits
 
-    from arena.aggregate import db_cubes
-    from arena.db import make_engine
-    from arena.leaderboard import leaderboards
+    from arena.store.db import make_engine
+    from arena.views.cubes import db_cubes
+    from arena.views.leaderboard import leaderboards
 
     engine = make_engine(url)
     runs, result = [], None
@@ -297,8 +297,9 @@ def time_path(url: str, repeat: int) -> tuple[list[tuple[float, float]], dict]:
 def time_group_by(url: str) -> tuple[float, bool]:
     """Seconds of ``db_cubes`` through the ``GROUP BY`` path (the one other databases take),
     and whether its cubes equal the fast path's."""
-    from arena import aggregate, vote_reading
-    from arena.db import make_engine
+    from arena.store.db import make_engine
+    from arena.views import cubes as aggregate
+    from arena.views import reading as vote_reading
 
     engine = make_engine(url)
     fast = vote_reading._fast_rows

@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
-import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
         t_nodur, report_nodur = timed(lambda: ours(False), args.repeat)
         cols = crowd.columns()
 
-        from arena.voter_quality import battle_voter_data  # imported before the clock starts
+        from arena.views.voters import battle_voter_data  # imported before the clock starts
 
         t_cols, _ = timed(lambda: assess_voters(battle_voter_data(cols)), args.repeat)
         t_fc, fc_flags = timed(lambda: fastchat_outlier_detect(crowd), 1)

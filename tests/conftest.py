@@ -33,7 +33,7 @@ def postgres_url():
         pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     yield url
-    from arena.db import get_engine
+    from arena.store.db import get_engine
 
     get_engine.cache_clear()
     with admin.connect() as conn:
@@ -50,12 +50,12 @@ def db_url(request, tmp_path):
     from sqlalchemy import create_engine
     from sqlmodel import SQLModel
 
-    from arena import schema  # noqa: F401
+    from arena.store import schema  # noqa: F401
 
     engine = create_engine(url)
     SQLModel.metadata.drop_all(engine)  # each test starts from empty tables
     engine.dispose()
-    from arena.db import get_engine
+    from arena.store.db import get_engine
 
     get_engine.cache_clear()
     return url

@@ -6,15 +6,14 @@ from collections import Counter
 import numpy as np
 import pytest
 from sqlmodel import select
-
-from arena.db import session
-from arena.sampling import PairSampler
-from arena.schema import Impression, Model, Vote
-from arena.voting import issue_pair, record_vote
-from scoring.active_sampling import (fit_strengths, gap_variance_reduction, pair_weights,
-                                     win_matrix)
-from scoring.errors import ScoringError
 from toy_catalog import make_toy_catalog
+
+from arena.collect.sampling import PairSampler
+from arena.collect.voting import issue_pair, record_vote
+from arena.store.db import session
+from arena.store.schema import Impression, Model, Vote
+from scoring.active_sampling import fit_strengths, gap_variance_reduction, pair_weights, win_matrix
+from scoring.errors import ScoringError
 
 
 def all_pairs(m: int) -> np.ndarray:
@@ -302,8 +301,8 @@ def test_the_only_pair_there_is_is_shown_again(arena):
 
 
 def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch):
-    import arena.voting as voting
-    from arena.checks import CheckChoice
+    import arena.collect.voting as voting
+    from arena.collect.checks import CheckChoice
 
     make_toy_catalog(arena, models=("alpha", "beta"), items=2)
     first = issue_pair(arena, "recolor", "voter-goldgap-01")

@@ -1,20 +1,20 @@
-"""The count cubes from the database (arena.aggregate) on SQLite and PostgreSQL: the same cubes
+"""The count cubes from the database (arena.views.cubes) on SQLite and PostgreSQL: the same cubes
 as Comparisons.from_battles on the same votes, planted repeats left out, one task at a time,
 odd voter ids, and the GROUP BY path that other databases take."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_catalog import make_toy_catalog
 
-from arena import vote_reading
-from arena.aggregate import OVERALL, count_rows, cubes_from_rows, db_cubes
-from arena.catalog import ensure_model, model_names
-from arena.leaderboard import leaderboards
-from arena.schema import Vote
+from arena.store.catalog import ensure_model, model_names
+from arena.store.schema import Vote
+from arena.views import reading as vote_reading
+from arena.views.cubes import OVERALL, count_rows, cubes_from_rows, db_cubes
+from arena.views.leaderboard import leaderboards
 from scoring.data import Comparisons
 from scoring.errors import UnknownOutcomeError
 from scoring.simulate import simulate_crowd
-from toy_catalog import make_toy_catalog
 
 CHOICES = ("left", "right", "tie", "both_bad")
 WINNERS = {"left": "model_a", "right": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
-
-from arena import annotation as an
-from arena import checks, tokens, voting
-from arena.catalog import add_item, add_output, ensure_model, ensure_task
-from arena.db import make_engine, session
-from arena.schema import Assignment, Impression, Model, Vote, Voter
 from toy_catalog import make_toy_catalog, solid
+
+from arena.collect import annotation as an
+from arena.collect import checks, tokens, voting
+from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
+from arena.store.db import make_engine, session
+from arena.store.schema import Assignment, Impression, Model, Vote, Voter
 
 ALICE, BOB = "annotator-alice", "annotator-bob"
 
@@ -252,7 +252,7 @@ def test_clear_errors_for_unknown_tasks_annotators_and_bad_requests(arena):
 def lite(tmp_path):
     """An arena on SQLite with the toy catalogue (the tab's logic is tested on both databases above)."""
     from arena.context import Arena
-    from arena.media import MediaStore
+    from arena.store.media import MediaStore
 
     arena = Arena(engine=make_engine(f"sqlite:///{tmp_path / 'ui.db'}"),
                   media=MediaStore(str(tmp_path / "media")))
@@ -262,7 +262,7 @@ def lite(tmp_path):
 
 
 def test_tab_callbacks_walk_a_queue(lite):
-    from arena.ui import annotate_tab as tab
+    from arena.web.ui import annotate_tab as tab
 
     assert tab.open_queue(lite, "").page == tab.PROMPT
     unknown = tab.open_queue(lite, "annotator-nobody")
@@ -302,7 +302,7 @@ def test_tab_callbacks_walk_a_queue(lite):
 def test_tab_endpoints_through_gradio_client(lite):
     gradio = pytest.importorskip("gradio")
     gradio_client = pytest.importorskip("gradio_client")
-    from arena.ui.annotate_tab import build_annotate_tab
+    from arena.web.ui.annotate_tab import build_annotate_tab
 
     an.create_queue(lite, ALICE, "recolor", 2)
     with gradio.Blocks(analytics_enabled=False) as blocks:
@@ -350,7 +350,7 @@ def test_annotate_tab_on_the_real_app(request):
 def test_queue_command(tmp_path, monkeypatch, capsys):
     from arena.cli import main
     from arena.context import Arena
-    from arena.db import get_engine
+    from arena.store.db import get_engine
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("DATABASE_URL", url)

@@ -1,10 +1,11 @@
 """Leaderboards are kept until the next vote (SQLite and PostgreSQL), then refitted."""
 from __future__ import annotations
 
-from arena.board_cache import BoardCache
-from arena.ui.leaderboard_tab import leaderboard_rows
-from arena.voting import issue_pair, record_vote
 from toy_catalog import make_toy_catalog
+
+from arena.collect.voting import issue_pair, record_vote
+from arena.views.cache import BoardCache
+from arena.web.ui.leaderboard_tab import leaderboard_rows
 
 
 def vote(arena, voter="voter-cache-01", choice="left"):
@@ -64,7 +65,7 @@ def test_position_bias_is_shown_once_there_are_enough_votes(arena):
 
 
 def test_pages_and_api_read_one_cached_result_per_computation(arena):
-    from arena.cached_views import boards_of, pareto_of, stats_of
+    from arena.views.cached import boards_of, pareto_of, stats_of
 
     make_toy_catalog(arena)
     for k in range(3):

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
-
-from arena.aggregate import count_rows
-from arena.catalog import add_item, add_output, ensure_model, ensure_task
-from arena.checks import GOLD_RATE, REPEAT_RATE, gold_candidates, plan_check
-from arena.db import session
-from arena.schema import Impression, Output, Vote
-from arena.voter_quality import db_voter_data
-from arena.voting import issue_pair, record_vote
 from toy_catalog import solid
+
+from arena.collect.checks import GOLD_RATE, REPEAT_RATE, gold_candidates, plan_check
+from arena.collect.voting import issue_pair, record_vote
+from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
+from arena.store.db import session
+from arena.store.schema import Impression, Output, Vote
+from arena.views.cubes import count_rows
+from arena.views.voters import db_voter_data
 
 TASK = "object_removal"
 STRENGTH = {"alpha": 3, "beta": 2, "no-edit": 0}
@@ -41,7 +41,7 @@ def gold_catalog(arena, items: int = 4) -> dict:
 
 def names_by_id(arena) -> dict[int, str]:
     with session(arena.engine) as s:
-        from arena.schema import Model
+        from arena.store.schema import Model
 
         return {m.id: m.name for m in s.exec(select(Model)).all()}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from arena.demo_scenes import generate_scenes
+from arena.demo.scenes import generate_scenes
 from models.base import DEMO_TASKS, KINDS, EditError, Editor, supports
 from models.classical import (FeatherComposite, HueShiftRecolor, TeleaInpaint, TeleaText,
                               classical_editors, render_background)

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-
-from arena.battles import write_battles
 from live_server import ROOT, app_env, run_cli
+
+from arena.files.battles import write_battles
 
 BATTLES = (
     [{"model_a": "alpha", "model_b": "beta", "winner": "model_a", "judge": f"j{i % 3}", "task": "recolor"} for i in range(12)]
@@ -93,9 +93,10 @@ def test_help_lists_the_commands(env):
 
 
 def test_export_then_rank_gives_the_database_ranking(tmp_path, env):
-    from arena.context import Arena
-    from arena.voting import issue_pair, record_vote
     from toy_catalog import make_toy_catalog
+
+    from arena.collect.voting import issue_pair, record_vote
+    from arena.context import Arena
 
     arena = Arena.open(env["DATABASE_URL"], media=env["ARENA_MEDIA"])
     make_toy_catalog(arena)
@@ -153,7 +154,7 @@ def test_compare_a_rank_output_with_a_public_board(tmp_path, env):
 
 def test_organiser_prints_the_key_kept_in_the_database(env):
     from arena.context import Arena
-    from arena.organiser import is_organiser
+    from arena.store.organiser import is_organiser
 
     first, again = run_cli(["organiser"], env), run_cli(["organiser"], env)
     assert first.returncode == 0 and first.stdout == again.stdout

@@ -7,9 +7,9 @@ import pytest
 from sqlmodel import select
 
 from arena.context import Arena
-from arena.db import session
-from arena.demo import build_demo
-from arena.schema import Item, Model, Output
+from arena.store.db import session
+from arena.demo.build import build_demo
+from arena.store.schema import Item, Model, Output
 
 
 @pytest.fixture(scope="module")

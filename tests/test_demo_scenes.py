@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from arena.demo_scenes import COLORS, DemoScene, generate_scenes
+from arena.demo.scenes import COLORS, DemoScene, generate_scenes
 from models.base import DEMO_TASKS, EditRequest
 
 

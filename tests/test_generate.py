@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from arena.catalog import add_item, ensure_task, model_stats
-from arena.demo_scenes import generate_scenes
-from arena.failures import list_failures
-from arena.generate import GenerateError, RunOptions, generate
-from arena.schema import GenerationFailure, Item, Model, Output
+from arena.demo.scenes import generate_scenes
+from arena.outputs.failures import list_failures
+from arena.outputs.generate import GenerateError, RunOptions, generate
+from arena.store.catalog import add_item, ensure_task, model_stats
+from arena.store.schema import GenerationFailure, Item, Model, Output
 from models.config import load_models
 
 FAST = RunOptions(repeats=1, ocr=False)

@@ -6,7 +6,7 @@ import re
 import httpx
 import pytest
 
-from arena.ui.pareto_tab import dollars, human_duration
+from arena.web.ui.pareto_tab import dollars, human_duration
 
 gradio_client = pytest.importorskip("gradio_client")
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from arena.catalog import add_item, ensure_task
-from arena.importing import import_manifest, plan_import, write_import
-from arena.manifest import ManifestError, read_manifest_rows
-from arena.schema import Item, Model, Output, Task
+from arena.files.manifest import ManifestError, read_manifest_rows
+from arena.outputs.importing import import_manifest, plan_import, write_import
+from arena.store.catalog import add_item, ensure_task
+from arena.store.schema import Item, Model, Output, Task
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 W, H = 64, 48

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import warnings
 
-import arena.leaderboard as board_module
-from arena.leaderboard import battle_cubes, leaderboards
+import arena.views.leaderboard as board_module
+from arena.views.leaderboard import battle_cubes, leaderboards
 from scoring.simulate import CrowdConfig, simulate_crowd
 
 

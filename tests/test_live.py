@@ -5,12 +5,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlmodel import select
-
-from arena import live
-from arena.schema import Impression, LiveSeat, LiveSession, Vote, Voter
-from arena.db import session
-from arena.voting import ForgedToken, issue_pair, record_vote
 from toy_catalog import make_toy_catalog
+
+from arena.collect import live
+from arena.collect.live import rounds, sessions
+from arena.collect.voting import ForgedToken, issue_pair, record_vote
+from arena.store.db import session
+from arena.store.schema import Impression, LiveSeat, LiveSession, Vote, Voter
 
 ALICE, BOB, CAROL = "voter-alice-01", "voter-bob-0002", "voter-carol-03"
 
@@ -31,7 +32,7 @@ def vote(arena, view, choice, code):
 
 def test_create_gives_a_short_code_and_keeps_only_the_token_hash(arena, catalog):
     made = live.create_session(arena, "recolor")
-    assert len(made.code) == live.CODE_LENGTH and set(made.code) <= set(live.CODE_ALPHABET)
+    assert len(made.code) == sessions.CODE_LENGTH and set(made.code) <= set(sessions.CODE_ALPHABET)
     assert len(made.presenter_token) >= 32
     with session(arena.engine) as s:
         row = s.exec(select(LiveSession).where(LiveSession.code == made.code)).one()
@@ -88,7 +89,7 @@ def test_one_vote_per_person_per_round_and_the_tally(arena, catalog):
     made, _ = started(arena)
     a, b, c = (live.state(arena, made.code, v) for v in (ALICE, BOB, CAROL))
     answer, created = vote(arena, a, "left", made.code)
-    assert created and answer["choice"] == "left" and set(answer) == set(live.VOTE_ANSWER)
+    assert created and answer["choice"] == "left" and set(answer) == set(rounds.VOTE_ANSWER)
     retry, created = vote(arena, a, "right", made.code)  # a second vote is the first one again
     assert not created and retry == answer
     reopened = live.state(arena, made.code, ALICE)

@@ -1,7 +1,6 @@
 """Live sessions over HTTP on a real server: the JSON routes, the two pages and their escaping."""
 from __future__ import annotations
 
-
 import httpx
 import pytest
 
@@ -115,8 +114,8 @@ def test_pages(client):
 
 
 def test_page_values_are_escaped():
-    from arena.live_api import _page
-    from arena.ui.live_tab import session_html
+    from arena.web.live_routes import _page
+    from arena.web.ui.live_tab import session_html
 
     hostile = '"><script>alert(1)</script>'
     text = _page("live_present.html", code=hostile, join_url=hostile, join_short=hostile).body.decode()
@@ -126,11 +125,12 @@ def test_page_values_are_escaped():
 
 
 def test_live_tab_starts_a_session(tmp_path):
-    from arena.context import Arena
-    from arena.organiser import organiser_key
-    from arena.ui.live_tab import build_live_tab, start_session
-    from toy_catalog import make_toy_catalog
     import gradio as gr
+    from toy_catalog import make_toy_catalog
+
+    from arena.context import Arena
+    from arena.store.organiser import organiser_key
+    from arena.web.ui.live_tab import build_live_tab, start_session
 
     arena = Arena.open(f"sqlite:///{tmp_path / 'a.db'}", media=str(tmp_path / "media"))
     make_toy_catalog(arena)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arena.catalog import add_item, add_output, ensure_model, ensure_task
-from arena.db import session
-from arena.metric_ranking import metric_agreement, metric_leaderboards, separation, MetricGroup
-from arena.output_metrics import refresh_metrics
-from arena.schema import Output, Vote
+from arena.outputs.metrics import refresh_metrics
+from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
+from arena.store.db import session
+from arena.store.schema import Output, Vote
+from arena.views.metrics import MetricGroup, metric_agreement, metric_leaderboards, separation
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 MODELS = ("weak", "fair", "good", "best")  # true order, worst first

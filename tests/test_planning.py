@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-
-from arena.battles import write_battles
 from live_server import app_env, run_cli
+
+from arena.files.battles import write_battles
 from scoring.errors import ScoringError
 from scoring.planning import plan_votes, spread_scores
 
@@ -81,9 +81,10 @@ def test_cli_plans_from_a_guess_and_from_a_task(tmp_path):
 
 
 def test_cli_plans_from_the_database(tmp_path):
-    from arena.context import Arena
-    from arena.voting import issue_pair, record_vote
     from toy_catalog import make_toy_catalog
+
+    from arena.collect.voting import issue_pair, record_vote
+    from arena.context import Arena
 
     env = app_env(tmp_path)
     arena = Arena.open(env["DATABASE_URL"], media=env["ARENA_MEDIA"])
@@ -94,9 +95,10 @@ def test_cli_plans_from_the_database(tmp_path):
     done = run_cli(["plan", "--task", "recolor", "--budgets", "100,400", "--runs", "2"], env)
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
-    from arena.db import session
-    from arena.schema import Vote
     from sqlmodel import select
+
+    from arena.store.db import session
+    from arena.store.schema import Vote
 
     with session(arena.engine) as s:                   # planted repeats do not count twice
         ranked = len(s.exec(select(Vote).where(Vote.check_kind != "repeat")).all())

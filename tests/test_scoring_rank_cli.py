@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-
-from arena.battles import write_battles
 from live_server import ROOT, app_env, run_cli
+
+from arena.files.battles import write_battles
 from scoring import Votes
 from scoring.elo import fit_elo
 
@@ -97,8 +97,8 @@ def test_importing_scoring_is_light():
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_arrow_table_cubes_equal_the_cubes_of_numpy_columns(tmp_path, fmt):
-    from arena.battles import read_battle_table, read_battles
-    from arena.leaderboard import battle_cubes
+    from arena.files.battles import read_battle_table, read_battles
+    from arena.views.leaderboard import battle_cubes
 
     path = tmp_path / f"votes.{fmt}"
     write_battles(battles(), path)

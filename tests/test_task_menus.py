@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import gradio as gr
-
-from arena.catalog import ensure_task
-from arena.leaderboard import OVERALL
-from arena.ui.task_menus import TaskMenus
 from toy_catalog import make_toy_catalog
+
+from arena.store.catalog import ensure_task
+from arena.views.leaderboard import OVERALL
+from arena.web.ui.task_menus import TaskMenus
 
 
 def test_menus_pick_up_tasks_added_after_the_page_was_built(arena):

@@ -6,11 +6,12 @@ import threading
 import pytest
 from sqlalchemy import func, text
 from sqlmodel import select
-
-from arena.db import session
-from arena.schema import Impression, Vote
-from arena.voting import ForgedToken, InvalidVote, UnknownImpression, issue_pair, record_vote
 from toy_catalog import make_toy_catalog
+
+from arena.collect.voting import (ForgedToken, InvalidVote, UnknownImpression, issue_pair,
+                                  record_vote)
+from arena.store.db import session
+from arena.store.schema import Impression, Vote
 
 
 def count_votes(arena) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from arena.battles import write_battles
-from arena.cli import main
 from live_server import app_env, run_cli
+
+from arena.cli import main
+from arena.files.battles import write_battles
 
 
 def cli(args, capsys) -> tuple[int, str, str]:
@@ -107,10 +107,11 @@ def test_a_bad_file_through_the_entry_point(tmp_path):
 
 
 def test_voters_from_the_database(tmp_path, monkeypatch, capsys):
-    from arena.context import Arena
-    from arena.db import get_engine
-    from arena.voting import issue_pair, record_vote
     from toy_catalog import make_toy_catalog
+
+    from arena.collect.voting import issue_pair, record_vote
+    from arena.context import Arena
+    from arena.store.db import get_engine
 
     env = app_env(tmp_path)
     arena = Arena.open(env["DATABASE_URL"], media=env["ARENA_MEDIA"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from arena.organiser import is_organiser, organiser_key
-from arena.schema import Vote
-from arena.voter_quality import (NoVotersError, db_voter_data, voter_leaderboards, voter_report,
-                                 voters_overview)
-from arena.ui.voters_tab import overview_tables, summary_markdown, vote_rows
-from scoring.simulate import simulate_crowd
 from toy_catalog import make_toy_catalog
+
+from arena.store.organiser import is_organiser, organiser_key
+from arena.store.schema import Vote
+from arena.views.voters import (NoVotersError, db_voter_data, voter_leaderboards, voter_report,
+                                voters_overview)
+from arena.web.ui.voters_tab import overview_tables, summary_markdown, vote_rows
+from scoring.simulate import simulate_crowd
 
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -123,7 +123,7 @@ def test_voters_tab_says_when_nobody_has_enough_votes_yet(arena):
 
 
 def test_the_key_field_remembers_only_a_working_key(arena):
-    from arena.ui.organiser_field import given_key
+    from arena.web.ui.organiser_field import given_key
 
     key = organiser_key(arena.engine)
     assert given_key(arena, f" {key} ", "") == (key, key)            # typed: checked, remembered

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from arena.catalog import add_item, add_output, ensure_model, ensure_task
+from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
 
 
 def solid(color, size=32) -> Image.Image:

@@ -30,11 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from arena.battles import BattleFileError
-    from arena.media import ImageInputError
+    from arena.files.battles import BattleFileError
+    from arena.store.media import ImageInputError
 
     errors: list[type[BaseException]] = [InputError, BattleFileError, ImageInputError]
-    for module, name in (("scoring.errors", "ScoringError"), ("arena.catalog", "UnknownError"),
+    for module, name in (("scoring.errors", "ScoringError"), ("arena.store.catalog", "UnknownError"),
                          ("models.base", "EditError")):
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))

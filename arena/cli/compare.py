@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arena.boards import BoardFileError, read_board
+    from arena.files.boards import BoardFileError, read_board
     from scoring.agreement import agreement
 
     if len(args.boards) < 2:

@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from arena.cli import InputError
     from arena.context import Arena
-    from arena.demo import build_demo
+    from arena.demo.build import build_demo
 
     if args.per_task < 1:
         raise InputError("--per-task must be at least 1")

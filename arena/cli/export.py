@@ -12,9 +12,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arena.battles import detect_format
-    from arena.db import get_engine
-    from arena.exporting import export_votes
+    from arena.files.battles import detect_format
+    from arena.files.export import export_votes
+    from arena.store.db import get_engine
 
     fmt = detect_format(args.output, args.file_format)
     n = export_votes(get_engine(), args.output, fmt, tasks=args.task)

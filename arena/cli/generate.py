@@ -62,7 +62,7 @@ def run(args) -> int:
 
     from arena.cli import InputError
     from arena.context import Arena
-    from arena.generate import GenerateError, RunOptions, generate
+    from arena.outputs.generate import GenerateError, RunOptions, generate
     from models.config import ConfigError
 
     if args.failures:
@@ -90,8 +90,8 @@ def run(args) -> int:
 
 
 def _failures(args) -> int:
-    from arena.db import get_engine
-    from arena.failures import list_failures
+    from arena.outputs.failures import list_failures
+    from arena.store.db import get_engine
 
     rows = list_failures(get_engine())
     emit({"failures": rows}, args.format, rows, ("item", "task", "model", "attempts", "error"))

@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from arena.cli import InputError
     from arena.context import Arena
-    from arena.importing import import_manifest
-    from arena.manifest import ManifestError
+    from arena.files.manifest import ManifestError
+    from arena.outputs.importing import import_manifest
 
     try:
         summary = import_manifest(Arena.open(), args.manifest, create_tasks=args.create_tasks,

@@ -31,13 +31,13 @@ def run(args) -> int:
     import sys
 
     from arena.context import Arena
-    from arena.metric_ranking import metric_agreement
+    from arena.views.metrics import metric_agreement
 
     arena = Arena.open()
     if args.compute or args.recompute:
         from tqdm import tqdm
 
-        from arena.output_metrics import refresh_metrics
+        from arena.outputs.metrics import refresh_metrics
 
         n = refresh_metrics(arena.engine, arena.media, tasks=args.task, ocr=not args.no_ocr,
                             everything=args.recompute,
@@ -51,8 +51,8 @@ def run(args) -> int:
 def run_rank_by_metric(args) -> int:
     """``arena rank --metric NAME``: models per task by the mean of a stored metric."""
     from arena.cli import InputError
-    from arena.db import get_engine
-    from arena.metric_ranking import UnknownMetricError, metric_leaderboards
+    from arena.store.db import get_engine
+    from arena.views.metrics import UnknownMetricError, metric_leaderboards
 
     if getattr(args, "votes", None):
         raise InputError("--metric ranks by the metrics stored in the database; drop --votes")

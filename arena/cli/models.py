@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arena.catalog import model_stats
-    from arena.db import get_engine
+    from arena.store.catalog import model_stats
+    from arena.store.db import get_engine
 
     models = model_stats(get_engine())
     emit({"models": models}, args.format, models, COLUMNS)

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from arena.context import Arena
-    from arena.organiser import organiser_key
+    from arena.store.organiser import organiser_key
 
     print(organiser_key(Arena.open().engine))
     return 0

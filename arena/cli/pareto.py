@@ -23,26 +23,26 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from arena.cli import InputError
-    from arena.leaderboard import battle_cubes
-    from arena.pareto import CostsFileError, db_costs, pareto_json, read_costs
+    from arena.views.leaderboard import battle_cubes
+    from arena.views.pareto import CostsFileError, db_costs, pareto_json, read_costs
 
     if args.rounds < 2:
         raise InputError("--rounds must be at least 2")
     if args.votes:
-        from arena.battles import read_battle_table
+        from arena.files.battles import read_battle_table
 
         cubes = battle_cubes(read_battle_table(args.votes), args.task)
     else:
-        from arena.aggregate import db_cubes
-        from arena.db import get_engine
+        from arena.store.db import get_engine
+        from arena.views.cubes import db_cubes
 
         cubes = db_cubes(get_engine(), args.task)
     try:
         if args.costs:
             costs = read_costs(args.costs)
         else:
-            from arena.catalog import model_stats
-            from arena.db import get_engine
+            from arena.store.catalog import model_stats
+            from arena.store.db import get_engine
 
             costs = db_costs(model_stats(get_engine()))
     except CostsFileError as exc:

@@ -45,13 +45,13 @@ def _current_scores(task: str, votes: str | None) -> tuple[list[str], list[float
     from scoring import rank
 
     if votes:
-        from arena.battles import read_battle_table
-        from arena.leaderboard import battle_cubes
+        from arena.files.battles import read_battle_table
+        from arena.views.leaderboard import battle_cubes
 
         cubes = battle_cubes(read_battle_table(votes), [task])
     else:
-        from arena.aggregate import db_cubes
-        from arena.db import get_engine
+        from arena.store.db import get_engine
+        from arena.views.cubes import db_cubes
 
         cubes = db_cubes(get_engine(), [task])
     cube = cubes.get(task)

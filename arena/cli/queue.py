@@ -33,7 +33,7 @@ def _fraction(k: int, n: int) -> str:
 def run(args) -> int:
     import secrets
 
-    from arena.annotation import AnnotationError, create_queue, progress, queue_url
+    from arena.collect.annotation import AnnotationError, create_queue, progress, queue_url
     from arena.context import Arena
 
     if args.size < 0:

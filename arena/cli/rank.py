@@ -1,6 +1,6 @@
 """``arena rank``: per-task and overall leaderboards from a vote file or the database.
 
-With ``--votes FILE`` the votes stay in Arrow columns (:func:`arena.battles.read_battle_table`)
+With ``--votes FILE`` the votes stay in Arrow columns (:func:`arena.files.battles.read_battle_table`)
 and go straight to :meth:`scoring.data.Comparisons.from_battles` (or :class:`scoring.data.Votes`
 for Elo, replayed in ``tstamp`` order when the file has it, else in file order). This path
 imports no gradio, torch, diffusers or sqlalchemy.
@@ -41,7 +41,7 @@ def run(args) -> int:
         from arena.cli.metrics import run_rank_by_metric
 
         return run_rank_by_metric(args)
-    from arena.leaderboard import leaderboards
+    from arena.views.leaderboard import leaderboards
 
     ordered = args.method == "elo"
     if args.rounds < 2:
@@ -51,22 +51,22 @@ def run(args) -> int:
     if ordered and args.voters != "all":
         raise InputError("--voters exclude or weighted needs --method bt")
     if args.votes:
-        from arena.battles import read_battle_table
-        from arena.leaderboard import battle_cubes
+        from arena.files.battles import read_battle_table
+        from arena.views.leaderboard import battle_cubes
 
         cubes = battle_cubes(read_battle_table(args.votes, ordered=ordered), args.task, ordered=ordered)
     elif ordered:
         raise InputError("--method elo needs --votes FILE: Elo depends on the order of the votes")
     else:
-        from arena.aggregate import db_cubes
-        from arena.db import get_engine
+        from arena.store.db import get_engine
+        from arena.views.cubes import db_cubes
 
         cubes = db_cubes(get_engine(), args.task)
     options = {"method": args.method, "ties": args.ties, "intervals": args.intervals,
                "rounds": args.rounds, "seed": args.seed}
     if args.voters != "all":
-        from arena.db import get_engine
-        from arena.voter_quality import voter_leaderboards
+        from arena.store.db import get_engine
+        from arena.views.voters import voter_leaderboards
 
         result = voter_leaderboards(args.voters, path=args.votes, cubes=cubes if args.votes else None,
                                     engine=None if args.votes else get_engine(), tasks=args.task,

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arena.server import serve
+    from arena.web.server import serve
 
     serve(host=args.host, port=args.port, build_demo=not args.no_demo)
     return 0

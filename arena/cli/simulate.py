@@ -52,7 +52,7 @@ def run(args) -> int:
 
     import pyarrow as pa
 
-    from arena.battles import detect_format, write_battles
+    from arena.files.battles import detect_format, write_battles
     from scoring.simulate import CrowdConfig, simulate_crowd
 
     detect_format(args.out)

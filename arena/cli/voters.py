@@ -24,19 +24,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from arena.voter_quality import (battle_voter_data, db_voter_data, report_json, table_rows,
-                                     voter_report)
+    from arena.views.voters import (battle_voter_data, db_voter_data, report_json, table_rows,
+                                    voter_report)
 
     if not 0 < args.alpha < 1:
         raise InputError("--alpha must be between 0 and 1")
     if args.min_decisive < 1:
         raise InputError("--min-decisive must be at least 1")
     if args.votes:
-        from arena.battles import read_battles
+        from arena.files.battles import read_battles
 
         data = battle_voter_data(read_battles(args.votes))
     else:
-        from arena.db import get_engine
+        from arena.store.db import get_engine
 
         data = db_voter_data(get_engine())
     report = voter_report(data, alpha=args.alpha, min_decisive=args.min_decisive)

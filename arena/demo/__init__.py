@@ -1,0 +1,1 @@
+"""The bundled demo set: rendered scenes and shapes, edited by the classical editors."""

@@ -1,0 +1,1 @@
+"""Making and importing outputs: generation runs, imports, recorded failures, output metrics."""

@@ -1,0 +1,96 @@
+"""Engine creation and sessions: SQLite in WAL mode by default, PostgreSQL by URL."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import event, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from arena.store import schema  # noqa: F401  (registers the tables)
+from arena.store.config import database_url
+
+_sqlite_write_lock = threading.Lock()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # pragma: no cover - run by SQLAlchemy
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A new engine for ``url`` (default: ``$DATABASE_URL`` or the SQLite file) with tables made."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    """A shared engine per URL for the process."""
+    return make_engine(url)
+
+
+@contextlib.contextmanager
+def write_lock(engine: Engine) -> Iterator[None]:
+    """Serialise writes from this process on SQLite (one writer avoids busy stalls)."""
+    if engine.dialect.name == "sqlite":
+        with _sqlite_write_lock:
+            yield
+    else:
+        yield
+
+
+def insert_ignore(engine: Engine, table: Any, **values: Any):
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL (a plain INSERT elsewhere).
+
+    Add ``.returning(<primary key>)`` to learn whether the row went in.
+    """
+    if engine.dialect.name == "postgresql":
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    return insert(table).values(**values)
+
+
+def session(engine: Engine) -> Session:
+    """A session that keeps loaded objects usable after commit."""
+    return Session(engine, expire_on_commit=False)
+
+
+def stored_setting(engine: Engine, key: str, make: Callable[[], str]) -> str:
+    """The value of setting ``key``; made by ``make()`` and stored on first use.
+
+    Safe when several processes start at once: the first insert wins, the others read it.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    with session(engine) as s:
+        row = s.get(schema.Setting, key)
+        if row is None:
+            s.add(schema.Setting(key=key, value=make()))
+            try:
+                s.commit()
+            except IntegrityError:  # another process made it first
+                s.rollback()
+            row = s.get(schema.Setting, key)
+        return row.value

@@ -1,0 +1,1 @@
+"""Votes read into what people look at: count cubes, leaderboards, Pareto, voter quality, cache."""

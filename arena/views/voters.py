@@ -1,0 +1,257 @@
+"""Voter quality from the database or a vote file, and leaderboards refitted without bad voters.
+
+The database is read with SQL aggregates only: the vote cube (``GROUP BY task, voter, left,
+right, choice``, planted repeats included), per-voter counts of timed and fast votes, the
+planted repeats joined to the votes they repeat (``GROUP BY voter, first answer, repeated
+answer, swapped``) and the gold votes (``GROUP BY voter, answer, kind of the left model``).
+The numbers come from :mod:`scoring.voters`.
+
+Leaderboards come in three flavours (:data:`scoring.voters.MODES`): ``all`` votes,
+``exclude`` (flagged voters' votes dropped) and ``weighted`` (flagged voters dropped, the rest
+weighted by their Crowd-BT reliability); :func:`voter_leaderboards` adds to each row where the
+model stood with all votes, so moves are visible.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Engine
+
+from arena.collect.checks import BASELINE_KIND
+from arena.store.catalog import model_names
+from arena.store.schema import Impression, Model, Vote
+from arena.views.cubes import count_rows, cubes_from_rows
+from arena.views.leaderboard import OVERALL, battle_cubes
+from scoring.data import Comparisons
+from scoring.errors import ScoringError
+from scoring.voters import MODES, Settings, VoterData, VoterReport, assess_voters
+
+#: A vote faster than this (ms) counts as too fast to have compared two edits.
+FAST_MS = 1500.0
+TABLE_COLUMNS = ("voter", "votes", "decisive", "flagged", "reliability", "weight", "reasons")
+
+
+class NoVotersError(ScoringError):
+    """Votes without voter ids: voter quality needs to know who cast each vote."""
+
+
+# -- reading ----------------------------------------------------------------------------------
+def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS) -> VoterData:
+    """Everything voter quality needs from the database, aggregated in SQL."""
+    rows = count_rows(engine, include_repeats=True)
+    known = rows["voter"] != ""
+    if not known.any():
+        raise NoVotersError("no votes with a voter id in the database")
+    names = model_names(engine)
+    ids = np.array(sorted(names), dtype=np.int64)
+    models = tuple(names[i] for i in ids)
+    data = VoterData.from_rows(rows["voter"][known], np.searchsorted(ids, rows["left"][known]),
+                               np.searchsorted(ids, rows["right"][known]), rows["choice"][known],
+                               rows["count"][known], task=rows["task"][known], models=models)
+    v = Vote.__table__.c
+    with engine.connect() as conn:
+        timing = conn.execute(
+            select(v.voter_id, func.count(v.duration_ms),
+                   func.sum(case((v.duration_ms < fast_ms, 1), else_=0)))
+            .where(v.voter_id.is_not(None)).group_by(v.voter_id)).all()
+        retests = conn.execute(_retest_query()).all()
+        golds = conn.execute(_gold_query()).all()
+    index = {x: k for k, x in enumerate(data.voters)}
+    timed = np.zeros(data.n_voters, np.int64)
+    fast = np.zeros(data.n_voters, np.int64)
+    for voter, n_timed, n_fast in timing:
+        if voter in index:
+            timed[index[voter]], fast[index[voter]] = n_timed, n_fast or 0
+    data = data.with_durations(timed, fast, fast_ms)
+    retests = [r for r in retests if r[0] in index]
+    if retests:
+        voter, first, again, swapped, count = map(list, zip(*retests))
+        data = data.with_retests(voter, np.array(first, dtype=object), np.array(again, dtype=object),
+                                 np.array(swapped, dtype=bool), count)
+    else:
+        data = data.with_retests([], np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    golds = [g for g in golds if g[0] in index]
+    if golds:
+        voter, choice, left_kind, count = map(list, zip(*golds))
+        data = data.with_gold(voter, np.array(choice, dtype=object),
+                              np.array([k == BASELINE_KIND for k in left_kind]), count)
+    else:
+        data = data.with_gold([], np.array([], dtype=np.int64), np.array([], dtype=bool))
+    return data
+
+
+def _retest_query():
+    again = Vote.__table__.alias("again")
+    first = Vote.__table__.alias("first")
+    shown = Impression.__table__.alias("shown")
+    swapped = (again.c.left_model_id != first.c.left_model_id).label("swapped")
+    return (select(again.c.voter_id, first.c.choice, again.c.choice, swapped, func.count())
+            .select_from(again.join(shown, shown.c.id == again.c.impression_id)
+                         .join(first, first.c.impression_id == shown.c.repeat_of))
+            .where(again.c.check_kind == "repeat", again.c.voter_id.is_not(None))
+            .group_by(again.c.voter_id, first.c.choice, again.c.choice, swapped))
+
+
+def _gold_query():
+    v = Vote.__table__
+    left = Model.__table__.alias("left_model")
+    return (select(v.c.voter_id, v.c.choice, left.c.kind, func.count())
+            .select_from(v.join(left, left.c.id == v.c.left_model_id))
+            .where(v.c.check_kind == "gold", v.c.voter_id.is_not(None))
+            .group_by(v.c.voter_id, v.c.choice, left.c.kind))
+
+
+def battle_voter_data(cols: Mapping[str, np.ndarray], *, fast_ms: float = FAST_MS) -> VoterData:
+    """Voter quality input from battle-format columns (``judge`` names the voter)."""
+    if "judge" not in cols:
+        raise NoVotersError("the vote file has no judge column: voter quality needs voter ids")
+    judge = np.asarray(cols["judge"], dtype=object)
+    known = judge != ""
+    if not known.any():
+        raise NoVotersError("no vote in the file has a judge (voter id)")
+    sub = {k: np.asarray(c)[known] for k, c in cols.items()}
+    duration = sub.get("duration_ms")
+    return VoterData.from_votes(sub["judge"], sub["model_a"], sub["model_b"], sub["winner"],
+                                task=sub.get("task"), duration_ms=duration, fast_ms=fast_ms)
+
+
+# -- the report -------------------------------------------------------------------------------
+def voter_report(data: VoterData, **settings: Any) -> VoterReport:
+    """Assess every voter (see :func:`scoring.voters.assess_voters`)."""
+    return assess_voters(data, Settings(**settings) if settings else None)
+
+
+def report_json(report: VoterReport, *, flagged_only: bool = False) -> dict[str, Any]:
+    """The ``voters`` JSON of DESIGN.md §3, with a crowd summary."""
+    return {"voters": report.rows(flagged_only=flagged_only), "summary": report.summary}
+
+
+def table_rows(report: VoterReport, *, flagged_only: bool = False) -> list[dict[str, Any]]:
+    """Rows for CSV or a text table (reasons joined)."""
+    return [{c: r[c] for c in TABLE_COLUMNS} for r in report.rows(flagged_only=flagged_only)]
+
+
+# -- leaderboards without bad voters ------------------------------------------------------------
+def db_ranking_cubes(engine: Engine, tasks: list[str] | None = None) \
+        -> tuple[dict[str, Comparisons], tuple[str, ...]]:
+    """The ranking cubes (repeats left out) and the voter labels their voter codes index."""
+    rows = count_rows(engine)
+    labels = tuple(np.unique(rows["voter"].astype(str)).tolist())
+    return cubes_from_rows(rows, model_names(engine), tasks), labels
+
+
+def reweight(cubes: Mapping[str, Comparisons], report: VoterReport, mode: str,
+             labels: tuple | None = None) -> dict[str, Comparisons]:
+    """Each cube with its voters' weights for ``mode`` applied (votes without a voter id
+    keep weight 1). ``labels`` names the voters when the cubes' voters are codes into it."""
+    if mode not in MODES:
+        raise ScoringError(f"unknown voter mode {mode!r}; expected one of {', '.join(MODES)}")
+    out = {}
+    for task, cube in cubes.items():
+        if cube.voter is None or (cube.voters is None and labels is None):
+            raise NoVotersError("these votes carry no voter ids: cannot exclude or weigh voters")
+        if labels is None:
+            names = cube.voters
+        elif cube.voters is None:
+            names = labels
+        else:                        # database cubes: their voter labels are codes into labels
+            names = [labels[int(i)] for i in cube.voters]
+        weights = report.weights_for([str(x) for x in names], mode)
+        weights[[str(x) == "" for x in names]] = 1.0
+        out[task] = cube.reweighted(weights) if mode != "all" else cube
+    return out
+
+
+def compare_boards(base: dict[str, Any], adjusted: dict[str, Any]) -> dict[str, Any]:
+    """``adjusted`` with, per row, the rank and score the model had in ``base``."""
+    before = {b["task"]: {r["model"]: r for r in b["rows"]} for b in base["leaderboards"]}
+    for board in adjusted["leaderboards"]:
+        old = before.get(board["task"], {})
+        for row in board["rows"]:
+            prev = old.get(row["model"])
+            row["rank_all"] = prev["rank"] if prev else None
+            row["score_all"] = prev["score"] if prev else None
+            row["rank_change"] = (prev["rank"] - row["rank"]) if prev else None
+    return adjusted
+
+
+def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | None = None,
+                       tasks: list[str] | None = None, report: VoterReport | None = None,
+                       cubes: Mapping[str, Comparisons] | None = None,
+                       **options: Any) -> dict[str, Any]:
+    """The ``rank`` JSON refitted with voters weighted by ``mode``, from a vote file (``path``)
+    or the database (``engine``); each row also carries ``rank_all``, ``score_all`` and
+    ``rank_change`` (positive: the model moved up once bad voters were set aside).
+
+    ``cubes`` (with a vote file) are the file's ranking cubes when already built; they must
+    carry voter labels.
+    """
+    from arena.views.leaderboard import leaderboards
+
+    if options.get("method", "bt") != "bt":
+        raise ScoringError("excluding or weighing voters needs the Bradley-Terry method (bt)")
+    if path is not None:
+        from arena.files.battles import read_battles
+
+        cols = read_battles(path)
+        if report is None:
+            report = assess_voters(battle_voter_data(cols))
+        if cubes is None or any(c.voters is None for c in cubes.values()):
+            cubes = battle_cubes(cols, tasks)
+        labels = None
+    else:
+        if engine is None:
+            raise ScoringError("voter_leaderboards needs a vote file or a database engine")
+        if report is None:
+            report = assess_voters(db_voter_data(engine))
+        cubes, labels = db_ranking_cubes(engine, tasks)
+    base = leaderboards(cubes, **options)
+    if mode == "all":
+        result = compare_boards(base, leaderboards(cubes, **options))
+    else:
+        result = compare_boards(base, leaderboards(reweight(cubes, report, mode, labels), **options))
+    weights = report.weights(mode)
+    result["voters"] = {"mode": mode, "flagged": int(report.flagged.sum()),
+                        "excluded_votes": int(round(float(report.votes[weights == 0].sum()))),
+                        "voters": int(len(report.voters))}
+    return result
+
+
+# -- the organiser's view ---------------------------------------------------------------------
+def voter_votes(engine: Engine, voter: str, limit: int = 200) -> list[dict[str, Any]]:
+    """One voter's most recent votes (for a person to read, not for any statistic)."""
+    names = model_names(engine)
+    v = Vote.__table__.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(v.created_at, v.task, v.left_model_id, v.right_model_id,
+                                   v.choice, v.duration_ms, v.check_kind)
+                            .where(v.voter_id == voter).order_by(v.id.desc()).limit(limit)).all()
+    return [{"when": r[0].isoformat(timespec="seconds") if r[0] else "", "task": r[1],
+             "left": names.get(r[2], str(r[2])), "right": names.get(r[3], str(r[3])),
+             "choice": r[4], "seconds": None if r[5] is None else round(r[5] / 1000, 1),
+             "check": r[6]} for r in rows]
+
+
+def rank_moves(result: dict[str, Any], task: str = OVERALL) -> list[dict[str, Any]]:
+    """Rows of one task of :func:`voter_leaderboards`: model, ranks and scores before/after."""
+    for board in result["leaderboards"]:
+        if board["task"] == task:
+            return [{"model": r["model"], "rank_all": r["rank_all"], "rank": r["rank"],
+                     "rank_change": r["rank_change"], "score_all": r["score_all"],
+                     "score": r["score"]} for r in board["rows"]]
+    return []
+
+
+def voters_overview(engine: Engine, mode: str = "exclude", task: str = OVERALL) -> dict[str, Any]:
+    """What the organiser's Voters tab shows: the crowd summary, the flagged voters with their
+    reasons, and how one task's ranks move when they are set aside (``mode``)."""
+    try:
+        data = db_voter_data(engine)
+    except NoVotersError as exc:
+        return {"summary": None, "flagged": [], "moves": [], "note": str(exc)}
+    report = assess_voters(data)
+    result = voter_leaderboards(mode, engine=engine, tasks=[task], report=report)
+    return {"summary": report.summary, "flagged": report.rows(flagged_only=True),
+            "moves": rank_moves(result, task), "note": ""}

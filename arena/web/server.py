@@ -1,0 +1,47 @@
+"""One server: the HTTP API and media routes in FastAPI, with the Gradio pages mounted at /."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
+
+from arena.context import Arena  # noqa: E402
+from arena.store.catalog import count_items  # noqa: E402
+from arena.store.organiser import organiser_key  # noqa: E402
+from arena.web.api import build_router  # noqa: E402
+from arena.web.live_routes import build_live_router  # noqa: E402
+from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
+
+
+def build_app(arena: Arena) -> FastAPI:
+    """The FastAPI app with the API routes and the Gradio UI."""
+    app = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated): without
+    # this, the mounted Gradio app would answer cross-origin requests with credentials.
+    origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                       allow_headers=["content-type"])
+    app.include_router(build_router(arena))
+    app.include_router(build_live_router(arena))  # before the pages mounted at /
+    return gr.mount_gradio_app(app, build_blocks(arena), path="/", css=CSS, head=HEAD,
+                               footer_links=["api"])
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
+          arena: Arena | None = None) -> None:
+    """Start serving; builds the demo set first when the database has no items."""
+    import uvicorn
+
+    arena = arena or Arena.open()
+    if build_demo and not count_items(arena.engine):
+        from arena.demo.build import build_demo as build
+
+        print("Empty database: building the demo set...", flush=True)
+        print(build(arena).describe(), flush=True)
+    print(f"Pareto Arena on http://{host}:{port}", flush=True)
+    print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}", flush=True)
+    uvicorn.run(build_app(arena), host=host, port=port, log_level="warning")
