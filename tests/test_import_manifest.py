@@ -281,3 +281,67 @@ def test_cli_import_exit_codes(db_url, recolor, folder, monkeypatch, capsys):
     assert main(["import", str(good), "--quiet", "--no-ocr"]) == 2
     assert main(["import", str(good), "--quiet", "--no-ocr", "--skip-existing"]) == 0
     assert "4 already stored" in capsys.readouterr().out
+
+
+# -- refused the same way on both databases, before either sees the values -----------------
+
+def deep_json(depth=100_000):
+    return '{"task": ' + "[" * depth + "]" * depth + "}"
+
+
+REFUSED = {
+    "deep JSON": (deep_json(), "not valid JSON (nested too deeply)"),
+    "NUL in a model name": (bad(model="a\0b"), "model contains a NUL character"),
+    "NUL in an instruction": (bad(instruction="red\0"), "instruction contains a NUL character"),
+    "over-long model name": (bad(model="m" * 121), "model is 121 characters long; the most is 120"),
+    "over-long task": (bad(task="t" * 65), "task is 65 characters long; the most is 64"),
+    "over-long version": (bad(version="v" * 61), "version is 61 characters long; the most is 60"),
+    "over-long item key": (bad(item="k" * 201), "item is 201 characters long; the most is 200"),
+    "model name an object": (bad(model={"name": "x"}), "model must be text, not an object"),
+    "latency an object": (bad(latency_s={"s": 1}), "latency_s must be a number, not an object"),
+    "huge latency": (bad(latency_s=10 ** 400), "latency_s must be a number, not 1000000000"),
+    "output of another size": (bad(output="small.png"), "output is 32x24, its source 64x48"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_cli_refuses_the_same_way_on_both_databases(db_url, recolor, folder, monkeypatch, capsys, case):
+    """Each of these once imported on SQLite, or ended in a traceback on PostgreSQL."""
+    from arena.cli import main
+
+    picture(5).resize((W // 2, H // 2)).save(folder / "small.png")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("ARENA_MEDIA", str(recolor.media.root))
+    row, message = REFUSED[case]
+    before = state(recolor)
+    manifest = write_jsonl(folder, [good_rows()[0], row])
+    assert main(["import", str(manifest), "--quiet", "--no-ocr", "--create-tasks"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "line 2: " in err, err
+    assert "line 1:" not in err
+    assert state(recolor) == before
+
+
+def test_latin1_csv_is_refused_with_its_line(recolor, folder):
+    path = folder / "latin1.csv"
+    path.write_bytes("task,source,instruction,model,output\n"
+                     "recolor,src1.png,caf\xe9 au lait,m,out_a1.png\n".encode("latin-1"))
+    with pytest.raises(ManifestError, match="line 2 is not UTF-8 text"):
+        import_manifest(recolor, path, ocr=False)
+
+
+def test_output_of_another_size_than_a_stored_source(recolor, folder):
+    add_item(recolor.engine, recolor.media, key="s-1", task="recolor", instruction="x",
+             source=picture(1).resize((W * 2, H)))
+    rows = [{"task": "recolor", "item": "s-1", "model": "m", "output": "out_a1.png"}]
+    with pytest.raises(ManifestError, match="output is 64x48, its source 128x48"):
+        import_manifest(recolor, write_jsonl(folder, rows), ocr=False)
+
+
+def test_many_bad_rows_stop_early_with_the_first_ones_named(recolor, folder):
+    rows = [bad(output=f"missing-{n}.png") for n in range(5000)]
+    with pytest.raises(ManifestError) as err:
+        import_manifest(recolor, write_jsonl(folder, rows), ocr=False)
+    text = str(err.value)
+    assert "the first 20 bad row(s) (checking stopped at line 20)" in text, text[:300]
+    assert [w for w, _ in err.value.problems] == [f"line {n}" for n in range(1, 21)]
