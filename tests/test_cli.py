@@ -70,6 +70,41 @@ def test_bad_vote_files_exit_2_with_one_line(tmp_path, env, content, name, messa
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
 
 
+def _parquet(path, **columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"model_a": ["a"], "model_b": ["b"], "winner": ["model_a"], **columns}), path)
+
+
+VOTE_FILES_THAT_RAISED = {
+    "deep.json": (lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    "duration.csv": (lambda p: p.write_text("model_a,model_b,winner,duration_ms\na,b,model_a,fast\n"),
+                     "column duration_ms must hold numbers"),
+    "duration.json": (lambda p: p.write_text(json.dumps([{"model_a": "a", "model_b": "b", "winner": "tie",
+                                                          "duration_ms": "fast"}])),
+                      "column duration_ms must hold numbers"),
+    "latin1.csv": (lambda p: p.write_bytes("model_a,model_b,winner\ncaf\xe9,b,model_a\n".encode("latin-1")),
+                   "column model_a is not UTF-8 text"),
+    "object.json": (lambda p: p.write_text(json.dumps([{"model_a": {"x": 1}, "model_b": "b", "winner": "tie"}])),
+                    "column model_a holds struct<x: int64> values, not text"),
+    "list.parquet": (lambda p: _parquet(p, model_a=[["a"]]), "column model_a holds list<"),
+    "winner-list.parquet": (lambda p: _parquet(p, winner=[["tie"]]), "column winner holds list<"),
+}
+
+
+@pytest.mark.parametrize("command", ["rank", "voters", "pareto"])
+@pytest.mark.parametrize("name", sorted(VOTE_FILES_THAT_RAISED))
+def test_vote_files_that_raised_exit_2_with_one_line(tmp_path, env, name, command):
+    """Each of these once ended in a traceback and exit 1."""
+    write, message = VOTE_FILES_THAT_RAISED[name]
+    path = tmp_path / name
+    write(path)
+    done = run_cli([command, "--votes", str(path)], env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+
+
 def test_unknown_option_exits_2(env):
     done = run_cli(["rank", "--no-such-option"], env)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
@@ -162,3 +197,12 @@ def test_organiser_prints_the_key_kept_in_the_database(env):
     assert is_organiser(Arena.open(env["DATABASE_URL"]).engine, key)
     chosen = run_cli(["organiser"], {**env, "ARENA_ORGANISER_KEY": "room-key-2026"})
     assert chosen.stdout.strip() == "room-key-2026"
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1(env):
+    unreachable = {**env, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    done = run_cli(["models"], unreachable)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "arena models: failed: OperationalError" in done.stderr
+    debug = run_cli(["models"], {**unreachable, "ARENA_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr

@@ -1,12 +1,14 @@
 """``python -m arena COMMAND``: one module per command, each with ``add_parser`` and ``run``.
 
 Command modules import heavy libraries (gradio, torch, the database) inside ``run`` only, so
-``arena rank --votes FILE`` starts fast.
+``arena rank --votes FILE`` starts fast. Bad input exits 2 with one line; any other error
+prints one line too and exits 1 (``ARENA_DEBUG=1`` shows its traceback instead).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "plan", "organiser")
@@ -51,8 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - known input errors become one line
+    except Exception as exc:  # noqa: BLE001 - every error becomes one line
         if isinstance(exc, _known_errors()):
-            print(f"arena {args.command}: error: {exc}", file=sys.stderr)
+            print(f"arena {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return 2
-        raise
+        if os.environ.get("ARENA_DEBUG"):
+            raise
+        print(f"arena {args.command}: failed: {type(exc).__name__}: {_one_line(exc)} "
+              "(ARENA_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__

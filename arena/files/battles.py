@@ -71,10 +71,64 @@ def read_battles(path: str | Path, fmt: str | None = None) -> dict[str, np.ndarr
         table = _read_table(path, fmt)
     except BattleFileError:
         raise
-    except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BattleFileError(f"{path}: not a readable {fmt} vote file ({first})") from None
+    except RecursionError:
+        raise BattleFileError(f"{path}: not a readable {fmt} vote file (nested too deeply)") from None
+    except (pa.ArrowException, ValueError, TypeError, OverflowError, KeyError, OSError) as exc:
+        raise BattleFileError(f"{path}: not a readable {fmt} vote file ({_first_line(exc)})") from None
     return battle_columns(table, source=str(path))
+
+
+def _first_line(exc: BaseException, most: int = 200) -> str:
+    """The first line of an error's message (cut to ``most`` characters), or its type."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= most else line[:most - 3] + "..."
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """Whether a column of this Arrow type reads as names: text, numbers, or nothing."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+            or pa.types.is_integer(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+            or pa.types.is_boolean(kind) or pa.types.is_decimal(kind))
+
+
+def check_types(schema: pa.Schema, source: str) -> None:
+    """Refuse battle columns of a type they cannot hold (lists, structs, ...) or names that are
+    not UTF-8."""
+    try:
+        names = schema.names
+    except UnicodeDecodeError:
+        raise BattleFileError(f"{source}: column names are not UTF-8 text") from None
+    for name in names:
+        kind = schema.field(name).type
+        if name in STRING_COLUMNS and not _is_text(kind):
+            raise BattleFileError(f"{source}: column {name} holds {kind} values, not text")
+        if name in ("tstamp", "duration_ms") and not (_is_number(kind) or _is_text(kind)):
+            raise BattleFileError(f"{source}: column {name} holds {kind} values, not numbers")
+
+
+def _strings(col: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedArray:
+    try:
+        return col.cast(pa.string())
+    except pa.ArrowException:
+        raise BattleFileError(f"{source}: column {name} is not UTF-8 text "
+                              "(save the file as UTF-8)") from None
+
+
+def _numbers(col: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
+    try:
+        if not _is_number(col.type):
+            col = _strings(col, name, source)
+        return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+    except pa.ArrowException as exc:
+        raise BattleFileError(f"{source}: column {name} must hold numbers "
+                              f"({_first_line(exc, 80)})") from None
 
 
 def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
@@ -89,15 +143,19 @@ def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
         import pyarrow.parquet as pq
 
         try:
-            names = pq.read_schema(path).names
+            schema = pq.read_schema(path)
+            check_types(schema, str(path))
+            names = schema.names
             wanted = [c for c in (*STRING_COLUMNS, *(("tstamp",) if ordered else ())) if c in names]
             reader = pq.ParquetFile(path, memory_map=True,
                                     read_dictionary=[c for c in wanted if c in STRING_COLUMNS])
             batches = list(reader.iter_batches(batch_size=1 << 18, columns=wanted, use_threads=False))
             table = pa.Table.from_batches(batches) if batches \
                 else reader.schema_arrow.empty_table().select(wanted)
-        except (pa.ArrowException, OSError) as exc:
-            raise BattleFileError(f"{path}: not a readable parquet vote file ({exc})") from None
+        except BattleFileError:
+            raise
+        except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
+            raise BattleFileError(f"{path}: not a readable parquet vote file ({_first_line(exc)})") from None
         missing = [c for c in REQUIRED if c not in names]
         if missing:
             raise BattleFileError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -113,7 +171,11 @@ def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
 def battle_columns(table: pa.Table | Mapping[str, Any], source: str = "votes") -> dict[str, np.ndarray]:
     """Validate battle columns (a pyarrow table or a mapping of sequences) into numpy arrays."""
     if not isinstance(table, pa.Table):
-        table = pa.table({k: list(v) for k, v in table.items()})
+        try:
+            table = pa.table({k: list(v) for k, v in table.items()})
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise BattleFileError(f"{source}: not vote columns ({_first_line(exc)})") from None
+    check_types(table.schema, source)
     names = set(table.column_names)
     if "task" not in names and "category" in names:
         table = table.rename_columns(["task" if c == "category" else c for c in table.column_names])
@@ -127,11 +189,12 @@ def battle_columns(table: pa.Table | Mapping[str, Any], source: str = "votes") -
             continue
         col = table.column(name)
         if name in ("tstamp", "duration_ms"):
-            cols[name] = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+            cols[name] = _numbers(col, name, source)
             continue
         if col.null_count and name in REQUIRED:
             raise BattleFileError(f"{source}: column {name} has {col.null_count} empty value(s)")
-        cols[name] = np.asarray(col.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        cols[name] = np.asarray(_strings(col, name, source).fill_null("").to_numpy(zero_copy_only=False),
+                                dtype=object)
     if len(cols["winner"]):
         labels, first = np.unique(cols["winner"].astype(str), return_index=True)
         bad = [str(x) for x in labels if x not in WINNERS]
