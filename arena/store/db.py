@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -30,6 +30,21 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+#: PostgreSQL advisory lock held while tables are made ("ARENA" in ASCII).
+_SCHEMA_LOCK = 0x4152454E41
+
+
+def _create_tables(engine: Engine) -> None:
+    """``create_all``, one process at a time on PostgreSQL: two at once on an empty database
+    collide on its catalogue (``pg_type_typname_nsp_index``) and the second one fails."""
+    if engine.dialect.name != "postgresql":
+        SQLModel.metadata.create_all(engine)
+        return
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        SQLModel.metadata.create_all(conn)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """A new engine for ``url`` (default: ``$DATABASE_URL`` or the SQLite file) with tables made."""
     url = database_url(url)
@@ -40,7 +55,7 @@ def make_engine(url: str | None = None) -> Engine:
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    SQLModel.metadata.create_all(engine)
+    _create_tables(engine)
     return engine
 
 
