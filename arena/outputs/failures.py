@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import select as select_rows
 
 from arena.store.catalog import model_names
-from arena.store.db import session, write_lock
+from arena.store.db import insert_ignore, write_lock
 from arena.store.schema import GenerationFailure, Item, Output, utcnow
 
 #: Longest error message kept, in characters.
@@ -16,17 +15,17 @@ MAX_ERROR_CHARS = 2000
 
 
 def record_failure(engine: Engine, item_id: int, model_id: int, error: str) -> None:
-    """Record (or update, counting the attempts) the failure of one model on one item."""
-    error = error[:MAX_ERROR_CHARS]
-    with write_lock(engine), session(engine) as s:
-        row = s.exec(select_rows(GenerationFailure).where(
-            GenerationFailure.item_id == item_id, GenerationFailure.model_id == model_id)).first()
-        if row is None:
-            s.add(GenerationFailure(item_id=item_id, model_id=model_id, error=error))
-        else:
-            row.error, row.attempts, row.updated_at = error, row.attempts + 1, utcnow()
-            s.add(row)
-        s.commit()
+    """Record (or update, counting the attempts) the failure of one model on one item; safe
+    when two runs record the same pair at once."""
+    error, f = error[:MAX_ERROR_CHARS], GenerationFailure.__table__.c
+    with write_lock(engine), engine.begin() as conn:
+        added = conn.execute(insert_ignore(engine, GenerationFailure.__table__, item_id=item_id,
+                                           model_id=model_id, error=error, attempts=1,
+                                           updated_at=utcnow()).returning(f.id)).first()
+        if added is None:
+            conn.execute(update(GenerationFailure.__table__)
+                         .where(f.item_id == item_id, f.model_id == model_id)
+                         .values(error=error, attempts=f.attempts + 1, updated_at=utcnow()))
 
 
 def clear_failure(engine: Engine, item_id: int, model_id: int) -> None:

@@ -4,13 +4,15 @@ One loop serves ``arena generate`` and the demo build. Models run one after the 
 holds one model at a time). Each model is warmed up once, then every pending item is timed per
 DESIGN.md §5 (median and p90 of the repeats, peak memory, device, threads); the cost is the
 price per image, or the median latency × the price per GPU-hour. An (item, model) pair that
-already has an output is skipped, so an interrupted run resumes where it stopped; an edit that
-fails is recorded (:mod:`arena.outputs.failures`) and the run goes on.
+already has an output is skipped, so an interrupted run resumes where it stopped, and two runs
+at once share the work (each in its own order, an output stored once, no file left without its
+row); an edit that fails is recorded (:mod:`arena.outputs.failures`) and the run goes on.
 """
 from __future__ import annotations
 
 import gc
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from arena.context import Arena
 from arena.outputs.failures import clear_failure, failed_pairs, record_failure
@@ -192,16 +193,28 @@ def run_models(arena: Arena, entrants: Sequence[Entrant], items: Sequence[Item],
 
 
 def _run_one_model(arena, entrant, pending, options, summary, bar, failed) -> None:
+    """Run one model over its pending items, in an order of this run's own: two runs at once
+    then rarely edit the same pair at the same moment, and each skips what the other made."""
     warm = options.warmup
-    for item in pending:
+    for item in random.Random().sample(pending, len(pending)):
         outcome = _run_pair(arena, entrant, item, options, warm, (item.id, entrant.model.id) in failed)
         getattr(summary, outcome)[entrant.spec.name] += 1
         warm = 0 if outcome == "made" else warm
         bar.update()
 
 
+def _stored(arena: Arena, item_id: int, model_id: int) -> bool:
+    o = Output.__table__.c
+    with arena.engine.connect() as conn:
+        query = select(o.id).where(o.item_id == item_id, o.model_id == model_id)
+        return conn.execute(query).first() is not None
+
+
 def _run_pair(arena, entrant, item, options, warmup, failed_before) -> str:
-    """Edit, measure, score and store one pair: ``"made"``, ``"skipped"`` or ``"failed"``."""
+    """Edit, measure, score and store one pair: ``"made"``, ``"skipped"`` (stored by another
+    run, before or while this one edited it) or ``"failed"``."""
+    if _stored(arena, item.id, entrant.model.id):
+        return "skipped"
     try:
         images = load_item_images(arena.media, item)
         image, fields = edit_and_measure(entrant, _request(item, images, options.seed), options, warmup)
@@ -209,11 +222,10 @@ def _run_pair(arena, entrant, item, options, warmup, failed_before) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure of a model on an item is recorded
         record_failure(arena.engine, item.id, entrant.model.id, f"{type(exc).__name__}: {exc}")
         return "failed"
-    try:
-        add_output(arena.engine, arena.media, item=item, model=entrant.model, image=image,
-                   seed=options.seed, settings=_plain(entrant.editor.settings),
-                   metrics=metrics, **fields)
-    except IntegrityError:  # another run stored this pair meanwhile
+    stored = add_output(arena.engine, arena.media, item=item, model=entrant.model, image=image,
+                        seed=options.seed, settings=_plain(entrant.editor.settings),
+                        metrics=metrics, **fields)
+    if stored is None:  # another run stored this pair meanwhile; its file is removed
         return "skipped"
     if failed_before:
         clear_failure(arena.engine, item.id, entrant.model.id)

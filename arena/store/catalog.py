@@ -11,9 +11,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from arena.store.db import session, write_lock
+from arena.store.db import insert_ignore, session, write_lock
 from arena.store.media import MediaStore
-from arena.store.schema import Item, Model, Output, Task, Vote
+from arena.store.schema import Item, Model, Output, Setting, Task, Vote, utcnow
 
 TASK_DESCRIPTIONS = {
     "object_removal": "Remove an object and fill in what was behind it.",
@@ -28,55 +28,123 @@ class UnknownError(LookupError):
     """A task, model or item that the database does not hold."""
 
 
+def _insert_ignore(s, engine: Engine, row: Any) -> int | None:
+    """Insert ``row`` with ``ON CONFLICT DO NOTHING``: its new id, or None if a row with the same
+    key was there (inserted by another writer, perhaps at the same moment)."""
+    table = type(row).__table__
+    key = list(table.primary_key.columns)[0]
+    values = row.model_dump(exclude={"id"} if getattr(row, "id", 0) is None else set())
+    added = s.execute(insert_ignore(engine, table, **values).returning(key)).first()
+    return None if added is None else added[0]
+
+
+def _remove(media: MediaStore, *names: str | None) -> None:
+    """Delete stored image files that no row refers to."""
+    for name in names:
+        if name:
+            (media.root / name).unlink(missing_ok=True)
+
+
 def ensure_task(engine: Engine, name: str, description: str | None = None) -> Task:
-    """Get or create a task."""
+    """Get or create a task; safe when several writers create it at once."""
+    task = Task(name=name, description=description or TASK_DESCRIPTIONS.get(name, ""))
     with write_lock(engine), session(engine) as s:
-        task = s.get(Task, name)
-        if task is None:
-            task = Task(name=name, description=description or TASK_DESCRIPTIONS.get(name, ""))
-            s.add(task)
-            s.commit()
-        return task
+        _insert_ignore(s, engine, task)
+        s.commit()
+        return s.get(Task, name)
 
 
 def ensure_model(engine: Engine, name: str, kind: str, version: str = "1", **fields: Any) -> Model:
-    """Get the model ``name``/``version``, creating it with ``fields`` if it is new."""
+    """Get the model ``name``/``version``, creating it with ``fields`` if it is new; safe when
+    several writers create it at once (the first one's fields are kept)."""
+    query = select(Model).where(Model.name == name, Model.version == version)
     with write_lock(engine), session(engine) as s:
-        model = s.exec(select(Model).where(Model.name == name, Model.version == version)).first()
+        model = s.exec(query).first()
         if model is None:
-            model = Model(name=name, version=version, kind=kind, **fields)
-            s.add(model)
+            _insert_ignore(s, engine, Model(name=name, version=version, kind=kind, **fields))
             s.commit()
+            model = s.exec(query).one()
         return model
+
+
+def _item(engine: Engine, key: str) -> Item | None:
+    with session(engine) as s:
+        return s.exec(select(Item).where(Item.key == key)).first()
 
 
 def add_item(engine: Engine, media: MediaStore, *, key: str, task: str, instruction: str,
              source: Image.Image, mask: Image.Image | None = None,
              reference: Image.Image | None = None, target_text: str | None = None,
              params: dict | None = None) -> Item:
-    """Store an item and its images."""
-    source_path, _ = media.save(source)
-    mask_path = media.save(mask)[0] if mask is not None else None
-    reference_path = media.save(reference)[0] if reference is not None else None
-    item = Item(key=key, task=task, instruction=instruction, source_path=source_path,
-                mask_path=mask_path, reference_path=reference_path, target_text=target_text,
+    """Store an item and its images, or return the item already stored under ``key``.
+
+    Idempotent and atomic per item: the images are written first and the row inserted with
+    ``ON CONFLICT DO NOTHING``; when another writer stored the key meanwhile, the images just
+    written are removed and that writer's item is returned.
+    """
+    found = _item(engine, key)
+    if found is not None:
+        return found
+    saved = [media.save(image)[0] if image is not None else None for image in (source, mask, reference)]
+    item = Item(key=key, task=task, instruction=instruction, source_path=saved[0],
+                mask_path=saved[1], reference_path=saved[2], target_text=target_text,
                 params=params or {})
     with write_lock(engine), session(engine) as s:
-        s.add(item)
+        item_id = _insert_ignore(s, engine, item)
         s.commit()
-        return item
+    if item_id is None:
+        _remove(media, *saved)
+        return _item(engine, key)
+    item.id = item_id
+    return item
 
 
 def add_output(engine: Engine, media: MediaStore, *, item: Item, model: Model,
-               image: Image.Image, **fields: Any) -> Output:
-    """Store one model's output for one item with its measurements."""
+               image: Image.Image, **fields: Any) -> Output | None:
+    """Store one model's output for one item with its measurements.
+
+    Returns None, writing nothing, when the pair already has an output (stored by another run,
+    perhaps at the same moment: the image file written for this one is removed again).
+    """
+    query = select(Output.id).where(Output.item_id == item.id, Output.model_id == model.id)
+    with session(engine) as s:
+        if s.exec(query).first() is not None:
+            return None
     name, digest = media.save(image)
     output = Output(item_id=item.id, model_id=model.id, image_path=name, content_hash=digest,
                     **fields)
     with write_lock(engine), session(engine) as s:
-        s.add(output)
+        output_id = _insert_ignore(s, engine, output)
         s.commit()
-        return output
+    if output_id is None:
+        _remove(media, name)
+        return None
+    output.id = output_id
+    return output
+
+
+#: Keys of the bundled demo's items start with this.
+DEMO_PREFIX = "demo/"
+#: Setting stored once a demo build has finished.
+DEMO_BUILT = "demo_built"
+
+
+def demo_incomplete(engine: Engine) -> bool:
+    """Whether the demo should be built at start: the database holds no items, or holds demo
+    items from a build that did not finish (killed, or still running in another process)."""
+    with session(engine) as s:
+        if s.get(Setting, DEMO_BUILT) is not None:
+            return False
+        if s.exec(select(Item.id).limit(1)).first() is None:
+            return True
+        return s.exec(select(Item.id).where(Item.key.like(f"{DEMO_PREFIX}%")).limit(1)).first() is not None
+
+
+def mark_demo_built(engine: Engine) -> None:
+    """Record that the demo build has finished (every item and output stored)."""
+    with write_lock(engine), session(engine) as s:
+        _insert_ignore(s, engine, Setting(key=DEMO_BUILT, value=utcnow().isoformat()))
+        s.commit()
 
 
 def count_items(engine: Engine) -> int:
