@@ -2,6 +2,7 @@
 the cache of leaderboards."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from arena.collect.sampling import PairSampler
 from arena.collect.tokens import load_secret
 from arena.store.config import database_url, media_root
-from arena.store.db import get_engine
+from arena.store.db import get_engine, stored_setting
 from arena.store.media import MediaStore
 from arena.views.cache import BoardCache
 
@@ -29,6 +30,12 @@ class Arena:
     @cached_property
     def secret(self) -> bytes:
         return load_secret(self.engine)
+
+    @cached_property
+    def browser_key(self) -> str:
+        """The key of Gradio's BrowserState: random, kept in the database, and unrelated to the
+        signing secret (Gradio publishes it in the page's /config)."""
+        return stored_setting(self.engine, "browser_state_key", lambda: secrets.token_hex(16))
 
     @cached_property
     def sampler(self) -> PairSampler:

@@ -6,8 +6,8 @@
 
 Starts the real server (``app.py``) on a small demo set, opens a live session as the presenter,
 and for each round lets ``--phones`` phones, up to ``--concurrency`` at a time, do what the
-audience page does: open the round (``GET /api/live/CODE?voter=ID``, which seats them and signs
-their impression) and vote (``POST /api/live/CODE/votes``). Prints the time until every vote of
+audience page does: open the round (``GET /api/live/CODE``, which gives a new phone its seat, a
+signed cookie kept for the next rounds, and signs its impression) and vote (``POST /api/live/CODE/votes``). Prints the time until every vote of
 a round is stored, votes per second, and each phone's open-and-vote latency (median, p95, max),
 then checks that the tally counts every phone once.
 
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
@@ -48,11 +49,28 @@ def start_server(workdir: Path, database_url: str, per_task: int = 3) -> tuple[L
     return LiveServer(workdir, env), done.stdout.strip()
 
 
-async def _phone(client: httpx.AsyncClient, code: str, voter: str, choice: str,
+class _KeepNothing(DefaultCookiePolicy):
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+
+def keep_no_cookies(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client's jar keeps nothing: each phone sends its own seat cookie, as its browser would."""
+    client.cookies.jar.set_policy(_KeepNothing())
+    return client
+
+
+async def _phone(client: httpx.AsyncClient, code: str, seats: dict[int, str], k: int, choice: str,
                  gate: asyncio.Semaphore) -> float:
     async with gate:
         start = time.perf_counter()
-        view = (await client.get(f"/api/live/{code}", params={"voter": voter})).raise_for_status().json()
+        sent = {"cookie": seats[k]} if k in seats else {}
+        answer = (await client.get(f"/api/live/{code}", headers=sent)).raise_for_status()
+        if k not in seats:
+            if "set-cookie" not in answer.headers:
+                raise SystemExit(f"phone {k} got no seat: {answer.text[:200]}")
+            seats[k] = answer.headers["set-cookie"].split(";", 1)[0]
+        view = answer.json()
         pair = view["pair"]
         done = await client.post(f"/api/live/{code}/votes", json={
             "impression_id": pair["impression_id"], "token": pair["token"], "choice": choice,
@@ -62,14 +80,14 @@ async def _phone(client: httpx.AsyncClient, code: str, voter: str, choice: str,
         return time.perf_counter() - start
 
 
-async def _round(url: str, code: str, phones: int, number: int, concurrency: int) -> tuple[float, list[float]]:
+async def _round(url: str, code: str, phones: int, number: int, concurrency: int,
+                 seats: dict[int, str]) -> tuple[float, list[float]]:
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    async with keep_no_cookies(httpx.AsyncClient(base_url=url, limits=limits, timeout=60)) as client:
         start = time.perf_counter()
         latencies = await asyncio.gather(*(
-            _phone(client, code, f"phone-{k:05d}-bench", CHOICES[(k + number) % 4], gate)
-            for k in range(phones)))
+            _phone(client, code, seats, k, CHOICES[(k + number) % 4], gate) for k in range(phones)))
         return time.perf_counter() - start, list(latencies)
 
 
@@ -79,11 +97,11 @@ def live_room(url: str, key: str, phones: int, rounds: int, concurrency: int
     made = httpx.post(url + "/api/live", json={"task": "any"},
                       headers={"X-Organiser-Key": key}).raise_for_status().json()
     code, header = made["code"], {"X-Presenter-Token": made["presenter_token"]}
-    out = []
+    out, seats = [], {}
     for number in range(1, rounds + 1):
         httpx.post(f"{url}/api/live/{code}/next", headers=header).raise_for_status()
-        out.append(asyncio.run(_round(url, code, phones, number, concurrency)))
-        tally = httpx.get(f"{url}/api/live/{code}/tally").raise_for_status().json()
+        out.append(asyncio.run(_round(url, code, phones, number, concurrency, seats)))
+        tally = httpx.get(f"{url}/api/live/{code}/tally", headers=header).raise_for_status().json()
         counted = tally["votes"]
         if counted != phones:
             raise SystemExit(f"round {number}: the tally counts {counted} votes, expected {phones}")
@@ -99,11 +117,11 @@ def gradio_votes(url: str, votes: int, concurrency: int) -> float:
     per = max(votes // workers, 1)
 
     def voter(k: int) -> None:
-        client = Client(url + "/", verbose=False)
-        vid = f"gradio-voter-{k:04d}"
-        client.predict(voter_id=vid, task_name="any", api_name="/start")
+        cookie = httpx.get(url + "/").cookies["pa_voter"]    # the page load issues the identity
+        client = Client(url + "/", verbose=False, headers={"Cookie": f"pa_voter={cookie}"})
+        client.predict(task_name="any", api_name="/start")
         for _ in range(per):
-            client.predict(t="any", v=vid, api_name="/vote_left")
+            client.predict(task_name="any", api_name="/vote_left")
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:

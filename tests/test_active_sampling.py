@@ -305,7 +305,7 @@ def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch)
     from arena.collect.checks import CheckChoice
 
     make_toy_catalog(arena, models=("alpha", "beta"), items=2)
-    first = issue_pair(arena, "recolor", "voter-goldgap-01")
+    first = issue_pair(arena, "recolor", "voter-goldgap-01", hold=False)
     with session(arena.engine) as s:
         shown = s.get(Impression, first["impression_id"])
     gold = CheckChoice(task="recolor", item_id=shown.item_id, left_output_id=shown.right_output_id,
@@ -313,8 +313,8 @@ def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch)
                        right_model_id=shown.left_model_id, sampler="check-gold", propensity=0.01,
                        check_kind="gold")
     monkeypatch.setattr(voting, "plan_check", lambda *a, **k: gold)
-    second = issue_pair(arena, "recolor", "voter-goldgap-01")
-    third = issue_pair(arena, "recolor", "voter-goldgap-01")
+    second = issue_pair(arena, "recolor", "voter-goldgap-01", hold=False)
+    third = issue_pair(arena, "recolor", "voter-goldgap-01", hold=False)
     with session(arena.engine) as s:
         kinds = [s.get(Impression, p["impression_id"]).check_kind for p in (second, third)]
     assert kinds == ["none", "gold"]      # the gold pair comes once another pair came between

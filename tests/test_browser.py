@@ -6,7 +6,6 @@ import os
 import pytest
 
 pytestmark = pytest.mark.browser
-TAG_READY = "(document.querySelector('#voter-tag') || {innerText: ''}).innerText.includes('Voting as')"
 
 
 def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, tmp_path):
@@ -45,25 +44,26 @@ def test_vote_by_click_and_key_reveals_models_on_a_phone(browser, demo_server, t
     context.close()
 
 
-def test_voter_id_survives_a_reload(browser, demo_server):
+def test_identity_and_open_pair_survive_a_reload(browser, demo_server):
     context = browser.new_context()
     page = context.new_page()
     page.goto(demo_server.url, wait_until="load")
     page.wait_for_selector("#pair .pa-pair img", timeout=30_000)
-    tag = page.locator("#voter-tag")
-    page.wait_for_function(TAG_READY,
-                           timeout=30_000)
-    before = tag.inner_text()
+    cookie = [c for c in context.cookies() if c["name"] == "pa_voter"]
+    assert len(cookie) == 1 and cookie[0]["httpOnly"]     # issued by the server, not by a script
+    shown = [page.locator(f"#pair .pa-{side} img").get_attribute("src") for side in "ab"]
     page.reload(wait_until="load")
-    page.wait_for_function(TAG_READY,
-                           timeout=30_000)
-    assert tag.inner_text() == before
-    other = browser.new_context().new_page()  # another browser gets another id
+    page.wait_for_selector("#pair .pa-pair img", timeout=30_000)
+    assert [c["value"] for c in context.cookies() if c["name"] == "pa_voter"] == [cookie[0]["value"]]
+    # the open pair is the same pair: a reload is no free re-roll
+    assert [page.locator(f"#pair .pa-{side} img").get_attribute("src") for side in "ab"] == shown
+    other_context = browser.new_context()          # another browser gets another identity
+    other = other_context.new_page()
     other.goto(demo_server.url, wait_until="load")
-    other.wait_for_function(TAG_READY,
-                            timeout=30_000)
-    assert other.locator("#voter-tag").inner_text() != before
+    other.wait_for_selector("#pair .pa-pair img", timeout=30_000)
+    assert [c["value"] for c in other_context.cookies() if c["name"] == "pa_voter"] != [cookie[0]["value"]]
     context.close()
+    other_context.close()
 
 
 def test_voters_tab_opens_only_with_the_organiser_key(browser, demo_server):

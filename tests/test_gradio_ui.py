@@ -11,37 +11,55 @@ from arena.web.ui.pareto_tab import dollars, human_duration
 gradio_client = pytest.importorskip("gradio_client")
 
 
+IMAGES = r"src='(/media/[A-Za-z0-9_-]+)'"
+
+
+def browser_client(url: str):
+    """A client that holds the identity cookie the page load sets, as a browser does."""
+    cookie = httpx.get(url + "/", timeout=30).cookies["pa_voter"]
+    return gradio_client.Client(url + "/", verbose=False, headers={"Cookie": f"pa_voter={cookie}"})
+
+
 @pytest.fixture(scope="module")
 def client(demo_server):
-    return gradio_client.Client(demo_server.url + "/", verbose=False)
+    return browser_client(demo_server.url)
 
 
-def test_start_then_vote_reveals_and_advances(client):
-    voter = "ui-voter-0001"
-    stored, page, reveal, tag = client.predict(voter_id=voter, task_name="recolor", api_name="/start")
-    assert stored == voter and tag == f"Voting as `{voter[:8]}`"
+def test_start_then_vote_reveals_and_advances(demo_server):
+    client = browser_client(demo_server.url)
+    page, reveal = client.predict(task_name="recolor", api_name="/start")
     assert "pa-pair" in page and reveal == ""
-    first_images = re.findall(r"src='(/media/[0-9a-f]+\.png)'", page)
+    first_images = re.findall(IMAGES, page)
     assert len(first_images) == 3
+    again, _ = client.predict(task_name="recolor", api_name="/start")   # a reload: the same pair
+    assert re.findall(IMAGES, again) == first_images
 
-    page2, reveal = client.predict(t="recolor", v=voter, api_name="/vote_left")
+    page2, reveal = client.predict(task_name="recolor", api_name="/vote_left")
     assert reveal.startswith("**You voted A is better.**")
     assert re.search(r"A was \*\*[\w-]+\*\* \(\d+ ms\), B was \*\*[\w-]+\*\*", reveal)
-    assert re.findall(r"src='(/media/[0-9a-f]+\.png)'", page2) != first_images
+    assert not set(re.findall(IMAGES, page2)) & set(first_images)   # URLs of this impression only
 
-    _, reveal = client.predict(t="recolor", v=voter, api_name="/vote_both_bad")
+    _, reveal = client.predict(task_name="recolor", api_name="/vote_both_bad")
     assert "You voted both bad" in reveal
 
 
-def test_new_browser_gets_a_fresh_voter_id(client):
-    stored, _, _, tag = client.predict(voter_id="", task_name="any", api_name="/start")
-    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", stored) and stored[:8] in tag
+def test_no_cookie_no_pair_and_each_browser_its_own_identity(demo_server):
+    bare = gradio_client.Client(demo_server.url + "/", verbose=False)
+    page, _ = bare.predict(task_name="any", api_name="/start")
+    assert "reload the page" in page and "/media/" not in page
+    forged = gradio_client.Client(demo_server.url + "/", verbose=False,
+                                  headers={"Cookie": "pa_voter=v-someone-else.0123456789abcdef01234567"})
+    assert "/media/" not in forged.predict(task_name="any", api_name="/start")[0]
+    one, two = browser_client(demo_server.url), browser_client(demo_server.url)
+    first = re.findall(IMAGES, one.predict(task_name="recolor", api_name="/start")[0])
+    second = re.findall(IMAGES, two.predict(task_name="recolor", api_name="/start")[0])
+    assert first and second and not set(first) & set(second)
 
 
 def test_leaderboard_tab_shows_the_recorded_votes(client):
-    client.predict(voter_id="ui-voter-0002", task_name="text_edit", api_name="/start")
+    client.predict(task_name="text_edit", api_name="/start")
     for _ in range(4):
-        client.predict(t="text_edit", v="ui-voter-0002", api_name="/vote_right")
+        client.predict(task_name="text_edit", api_name="/vote_right")
     table, summary, _ = client.predict(task_name="text_edit", mode_name="all", api_name="/leaderboard")
     votes = int(re.match(r"\*\*(\d+) votes\*\*", summary).group(1))
     assert votes >= 4
@@ -51,9 +69,9 @@ def test_leaderboard_tab_shows_the_recorded_votes(client):
 
 
 def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, tmp_path):
-    client.predict(voter_id="ui-voter-0003", task_name="object_removal", api_name="/start")
+    client.predict(task_name="object_removal", api_name="/change_task")
     for _ in range(6):
-        client.predict(t="object_removal", v="ui-voter-0003", api_name="/vote_left")
+        client.predict(task_name="object_removal", api_name="/vote_left")
     table, summary, _ = client.predict(task_name="object_removal", mode_name="exclude",
                                        api_name="/leaderboard")
     assert table["headers"][-1] == "Rank change" and table["data"]
@@ -72,9 +90,9 @@ def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, t
 
 
 def test_pareto_tab_projects_the_time_and_cost_of_a_benchmark_run(client):
-    client.predict(voter_id="ui-voter-0004", task_name="recolor", api_name="/start")
+    client.predict(task_name="recolor", api_name="/change_task")
     for _ in range(4):
-        client.predict(t="recolor", v="ui-voter-0004", api_name="/vote_left")
+        client.predict(task_name="recolor", api_name="/vote_left")
     _, table, summary = client.predict(task_name="recolor", axis_name="latency_s", n_images=1000,
                                        api_name="/pareto")
     assert "models on the front** of recolor" in summary

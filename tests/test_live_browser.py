@@ -45,8 +45,9 @@ def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, org
         phone.wait_for_selector("#img-b[src^='/media/']", timeout=15_000)
         expect(phone.locator("#vote-a")).to_be_enabled()
     assert phones[0].locator("#img-a").get_attribute("src") == presenter.locator("#img-a").get_attribute("src")
-    ids = [p.evaluate("localStorage.getItem('pareto-arena-live-voter')") for p in phones]
-    assert ids[0] and ids[1] and ids[0] != ids[1]
+    seats = [[c for c in ctx.cookies() if c["name"] == f"pa_seat_{code}"] for ctx in phone_contexts]
+    assert all(len(s) == 1 and s[0]["httpOnly"] for s in seats)   # a server-issued seat each
+    assert seats[0][0]["value"] != seats[1][0]["value"]
 
     # A and B side by side, all four buttons on screen without scrolling.
     a_box, b_box = phones[0].locator("#img-a").bounding_box(), phones[0].locator("#img-b").bounding_box()

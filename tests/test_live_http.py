@@ -12,13 +12,22 @@ def client(live_url, organiser):
         yield c
 
 
+@pytest.fixture
+def phones(live_url):
+    """Separate cookie jars: each is one phone, holding the seat the server gives it."""
+    made = [httpx.Client(base_url=live_url, timeout=30) for _ in range(4)]
+    yield made
+    for c in made:
+        c.close()
+
+
 def start(client, task="recolor"):
     made = client.post("/api/live", json={"task": task}, headers=client.organiser)
     assert made.status_code == 201, made.text
     return made.json()
 
 
-def test_a_round_over_http(client):
+def test_a_round_over_http(client, phones):
     made = start(client)
     code, presenter = made["code"], {"X-Presenter-Token": made["presenter_token"]}
     assert made["join_url"].endswith(f"/live/{code}") and made["join_url"].startswith("http")
@@ -29,38 +38,44 @@ def test_a_round_over_http(client):
     assert client.post(f"/api/live/{code}/next", headers={"X-Presenter-Token": "nope"}).status_code == 403
     shown = client.post(f"/api/live/{code}/next", headers=presenter).json()
     assert shown["round"] == 1 and shown["tally"]["votes"] == 0
+    assert shown["seats"] == 1 and shown["busiest_address_seats"] == 1 and shown["joining"]
 
-    phones = [client.get(f"/api/live/{code.lower()}", params={"voter": f"phone-{i}-abcdef"}).json()
-              for i in range(3)]
-    assert len({p["pair"]["impression_id"] for p in phones}) == 3
-    assert len({p["pair"]["left_url"] for p in phones}) == 1
-    again = client.get(f"/api/live/{code}", params={"voter": "phone-0-abcdef"}).json()
-    assert again["pair"]["impression_id"] == phones[0]["pair"]["impression_id"]
+    seen = [c.get(f"/api/live/{code}").json() for c in phones[:3]]
+    assert all(s["seat"] for s in seen)
+    assert len({p["pair"]["impression_id"] for p in seen}) == 3
+    assert len({p["pair"]["left_url"] for p in seen}) == 1
+    again = phones[0].get(f"/api/live/{code}", params={"voter": "someone-else-01"}).json()
+    assert again["pair"]["impression_id"] == seen[0]["pair"]["impression_id"]
+    # the running tally is the presenter's until the reveal
+    assert phones[0].get(f"/api/live/{code}/tally").status_code == 403
+    assert "tally" not in seen[0] and seen[0]["reveal"] is None
+    phones_seen, phones = seen, phones
 
     def send(phone, choice):
         return client.post(f"/api/live/{code}/votes", json={
             "impression_id": phone["pair"]["impression_id"], "token": phone["pair"]["token"],
             "choice": choice, "duration_ms": 1200})
 
-    first = send(phones[0], "left")
+    first = send(phones_seen[0], "left")
     assert first.status_code == 201 and set(first.json()) == {"vote_id", "impression_id", "task", "choice"}
-    assert send(phones[0], "right").json() == first.json()  # no second vote
-    assert send(phones[1], "tie").status_code == 201
+    assert send(phones_seen[0], "right").json() == first.json()  # no second vote
+    assert send(phones_seen[1], "tie").status_code == 201
     # The regular route refuses live pairs: its answer would name the models before the reveal.
-    plain = client.post("/api/votes", json={"impression_id": phones[2]["pair"]["impression_id"],
-                                            "token": phones[2]["pair"]["token"], "choice": "tie"})
+    plain = client.post("/api/votes", json={"impression_id": phones_seen[2]["pair"]["impression_id"],
+                                            "token": phones_seen[2]["pair"]["token"], "choice": "tie"})
     assert plain.status_code == 409 and "live session" in plain.json()["detail"]
-    tally = client.get(f"/api/live/{code}/tally").json()
+    tally = client.get(f"/api/live/{code}/tally", headers=presenter).json()
     assert tally["counts"] == {"left": 1, "right": 0, "tie": 1, "both_bad": 0} and tally["viewers"] == 3
 
     revealed = client.post(f"/api/live/{code}/reveal", headers=presenter).json()
     names = {revealed["reveal"]["left_model"], revealed["reveal"]["right_model"]}
     assert len(names) == 2 and not any(
         n in str(first.json()) for n in names)
-    late = send(phones[2], "left")
+    late = send(phones_seen[2], "left")
     assert late.status_code == 409 and "ended" in late.json()["detail"]
-    phone = client.get(f"/api/live/{code}", params={"voter": "phone-0-abcdef"}).json()
+    phone = phones[0].get(f"/api/live/{code}").json()
     assert phone["state"] == "revealed" and phone["your_vote"] == "left" and phone["reveal"]
+    assert phones[0].get(f"/api/live/{code}/tally").json()["votes"] == 2   # public after the reveal
 
     assert client.post(f"/api/live/{code}/close", headers=presenter).json()["state"] == "closed"
     assert client.post(f"/api/live/{code}/next", headers=presenter).status_code == 409
@@ -73,7 +88,9 @@ def test_bad_requests(client):
     key = client.organiser
     assert client.post("/api/live", json={"task": "no_such_task"}, headers=key).status_code == 404
     assert client.post("/api/live", json={"task": 3}, headers=key).status_code == 422
-    assert client.post("/api/live", content=b"{nope", headers=key).status_code == 422
+    assert client.post("/api/live", content=b"{nope", headers=key).status_code == 415
+    assert client.post("/api/live", content=b"{nope", headers={**key, "content-type": "application/json"}
+                       ).status_code == 422
     for wrong in ({}, {"X-Organiser-Key": "nope"}, {"X-Organiser-Key": key["X-Organiser-Key"][:-1]}):
         refused = client.post("/api/live", json={"task": "recolor"}, headers=wrong)
         assert refused.status_code == 403 and "organiser key" in refused.json()["detail"]
@@ -81,10 +98,10 @@ def test_bad_requests(client):
                          ("POST", "/api/live/ZZZZZZ/next"), ("POST", "/api/live/ZZZZZZ/votes")):
         assert client.request(method, path, json={}).status_code == 404, path
     client.post(f"/api/live/{code}/next", headers={"X-Presenter-Token": made["presenter_token"]})
-    assert client.get(f"/api/live/{code}", params={"voter": "bad id"}).status_code == 422
+    assert client.get(f"/api/live/{code}", headers={"X-Presenter-Token": "x"}).status_code == 403
     assert client.post(f"/api/live/{code}/votes", json={"impression_id": "x"}).status_code == 422
     assert client.post(f"/api/live/{code}/votes", json=[1]).status_code == 422
-    phone = client.get(f"/api/live/{code}", params={"voter": "phone-bad-0001"}).json()
+    phone = client.get(f"/api/live/{code}").json()
     body = {"impression_id": phone["pair"]["impression_id"], "token": "f" * 40, "choice": "tie"}
     assert client.post(f"/api/live/{code}/votes", json=body).status_code == 403
     other = start(client)  # an impression of this session cannot be voted through another's code

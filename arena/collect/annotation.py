@@ -42,10 +42,10 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from arena.collect import tokens
-from arena.collect.voting import ensure_voter, issue_pair, media_url, record_vote
+from arena.collect.voting import ensure_voter, issue_pair, pair_view, record_vote
 from arena.context import Arena
 from arena.store.db import session, write_lock
-from arena.store.schema import Assignment, Impression, Item, Model, Output, Task, Vote, Voter
+from arena.store.schema import Assignment, Impression, Model, Task, Vote, Voter
 
 STATUSES = ("pending", "done", "skipped")
 ANNOTATOR_KIND = "annotator"
@@ -184,7 +184,7 @@ def create_queue(arena: Arena, annotator: str, task: str | None = None, size: in
         raise AnnotationError(f"{annotator!r} is already a {voter.kind} voter: choose another "
                               "id for the annotator")
     ensure_voter(arena, annotator, kind=ANNOTATOR_KIND)
-    impressions = [issue_pair(arena, task, annotator)["impression_id"] for _ in range(size)]
+    impressions = [issue_pair(arena, task, annotator, hold=False)["impression_id"] for _ in range(size)]
     table = Assignment.__table__
     for attempt in range(5):  # another queue for the same annotator may take the positions first
         try:
@@ -247,15 +247,6 @@ def progress(arena: Arena, annotator: str) -> Progress:
                     counts.get("skipped", 0), counts.get("pending", 0), *checks)
 
 
-def _pair(s, imp: Impression, secret: bytes) -> dict[str, Any]:
-    item = s.get(Item, imp.item_id)
-    left, right = s.get(Output, imp.left_output_id), s.get(Output, imp.right_output_id)
-    return {"impression_id": imp.id, "token": tokens.sign(secret, imp.id, imp.nonce),
-            "task": imp.task, "instruction": item.instruction,
-            "source_url": media_url(item.source_path), "left_url": media_url(left.image_path),
-            "right_url": media_url(right.image_path)}
-
-
 def next_item(arena: Arena, annotator: str) -> QueueItem | None:
     """The annotator's pending assignment with the lowest position, or ``None`` when finished.
 
@@ -281,7 +272,7 @@ def next_item(arena: Arena, annotator: str) -> QueueItem | None:
         if assignment is None:
             return None
         imp = s.get(Impression, assignment.impression_id)
-        pair = _pair(s, imp, arena.secret)
+        pair = pair_view(arena, s, imp)
     return QueueItem(assignment.id, assignment.position + 1, sum(counts.values()), pair)
 
 

@@ -36,5 +36,9 @@ def sign(secret: bytes, impression_id: int, nonce: str) -> str:
 
 
 def verify(secret: bytes, impression_id: int, nonce: str, token: str) -> bool:
-    """Whether ``token`` was issued for this impression (constant-time comparison)."""
-    return hmac.compare_digest(sign(secret, impression_id, nonce), str(token))
+    """Whether ``token`` was issued for this impression (constant-time comparison of bytes, so
+    any string, ASCII or not, is simply a mismatch)."""
+    if not isinstance(token, str):
+        return False
+    return hmac.compare_digest(sign(secret, impression_id, nonce).encode(),
+                               token.encode("utf-8", "surrogatepass"))

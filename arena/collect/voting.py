@@ -6,19 +6,27 @@ first vote's receipt and never stores a second one.
 """
 from __future__ import annotations
 
-import re
+import os
+from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import select
 
 from arena.collect import tokens
 from arena.collect.checks import plan_check
+from arena.collect.identity import derive, register, valid_id
+from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
 from arena.context import Arena
 from arena.store.db import insert_ignore, session, write_lock
-from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, Voter
+from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, utcnow
 
-_VOTER_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TTL_ENV = "ARENA_PAIR_TTL_S"
+DEFAULT_TTL_S = 600.0
+#: Largest impression id a vote may name (the id column is a 32-bit integer on PostgreSQL).
+MAX_ID = 2**31 - 1
 
 
 class VoteError(Exception):
@@ -39,25 +47,66 @@ class InvalidVote(VoteError):
     status = 422
 
 
+class PairClosed(VoteError):
+    """The pair was skipped or has expired: it no longer takes a vote."""
+
+    status = 409
+
+
 class LiveImpression(VoteError):
     """A live session's pair, voted outside its page (which keeps names hidden until the reveal)."""
 
     status = 409
 
 
-def media_url(name: str) -> str:
-    return f"/media/{name}"
-
-
 def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
-    """Register a pseudonymous voter id (8-64 letters, digits, '-' or '_') if it is new."""
-    if not _VOTER_ID.match(voter_id or ""):
+    """Register a voter id the server chose (an annotator, a seat) if it is new."""
+    if not valid_id(voter_id):
         raise InvalidVote("voter id must be 8-64 letters, digits, '-' or '_'")
     if kind not in VOTER_KINDS:
         raise InvalidVote(f"voter kind must be one of {', '.join(VOTER_KINDS)}")
-    with write_lock(arena.engine), arena.engine.begin() as conn:
-        conn.execute(insert_ignore(arena.engine, Voter.__table__, id=voter_id, kind=kind))
+    register(arena.engine, voter_id, kind)
     return voter_id
+
+
+def pair_ttl_s() -> float:
+    """Seconds an unvoted pair keeps taking its vote (``$ARENA_PAIR_TTL_S``, default 600)."""
+    try:
+        return max(5.0, float(os.environ.get(TTL_ENV, DEFAULT_TTL_S)))
+    except ValueError:
+        return DEFAULT_TTL_S
+
+
+def _expired(imp: Impression, now: datetime | None = None) -> bool:
+    if imp.expires_at is None:
+        return False
+    when = imp.expires_at if imp.expires_at.tzinfo else imp.expires_at.replace(tzinfo=timezone.utc)
+    return when <= (now or utcnow())
+
+
+def _end(arena: Arena, impression_id: int, ending: str) -> bool:
+    """Mark an open impression as ended (``ending``); False if it had ended already."""
+    imp = Impression.__table__.c
+    with write_lock(arena.engine), arena.engine.begin() as conn:
+        return conn.execute(update(Impression.__table__)
+                            .where(imp.id == impression_id, imp.ended.is_(None))
+                            .values(ended=ending)).rowcount == 1
+
+
+def open_impression(arena: Arena, voter_id: str | None) -> Impression | None:
+    """The voter's open pair (issued, not voted, skipped or expired), if any; an expired one
+    is marked as such on the way."""
+    if voter_id is None:
+        return None
+    with session(arena.engine) as s:
+        imp = s.exec(select(Impression)
+                     .where(Impression.voter_id == voter_id, Impression.ended.is_(None),
+                            Impression.session_id.is_(None), Impression.expires_at.is_not(None))
+                     .order_by(Impression.id.desc()).limit(1)).first()
+    if imp is not None and _expired(imp):
+        _end(arena, imp.id, "expired")
+        return None
+    return imp
 
 
 def _last_pair(arena: Arena, voter_id: str | None) -> tuple[int, int, int] | None:
@@ -72,68 +121,86 @@ def _last_pair(arena: Arena, voter_id: str | None) -> tuple[int, int, int] | Non
     return None if row is None else tuple(row)
 
 
+def pair_view(arena: Arena, s: Any, imp: Impression) -> dict[str, Any]:
+    """What a client may see of an impression: its token, instruction and image URLs of its
+    own (:mod:`arena.collect.image_links`), no model names."""
+    item = s.get(Item, imp.item_id)
+    left = s.get(Output, imp.left_output_id)
+    right = s.get(Output, imp.right_output_id)
+    link = partial(image_url, arena.secret, "i", imp.id)
+    return {
+        "impression_id": imp.id,
+        "token": tokens.sign(arena.secret, imp.id, imp.nonce),
+        "task": imp.task,
+        "instruction": item.instruction,
+        "source_url": link("source", item.source_path),
+        "left_url": link("left", left.image_path),
+        "right_url": link("right", right.image_path),
+    }
+
+
 def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = None,
-               session_id: int | None = None) -> dict[str, Any]:
+               session_id: int | None = None, *, hold: bool = True) -> dict[str, Any]:
     """Choose a pair, store the impression and return what a client may see (no model names).
 
-    For a known voter, about one pair in 15 is a planted check (:mod:`arena.collect.checks`), and the
-    pair they have just been shown is not drawn again straight away.
+    With ``hold`` (the public arena) a voter has one open pair at a time: while it is open
+    (not voted, skipped or expired) the same pair is returned, whatever the task asked for;
+    it expires after :func:`pair_ttl_s`. Annotation queues issue with ``hold=False``: their
+    pairs stay open until labelled. For a known voter, about one pair in 15 is a planted check
+    (:mod:`arena.collect.checks`), and the pair they have just been shown is not drawn again
+    straight away.
     """
+    if hold and voter_id is not None:
+        held = open_impression(arena, voter_id)
+        if held is not None:
+            with session(arena.engine) as s:
+                return pair_view(arena, s, held)
     last = _last_pair(arena, voter_id)
     choice = arena.sampler.choose(task, avoid=last)
     if voter_id is not None:
         ensure_voter(arena, voter_id)
-        check = plan_check(arena.engine, voter_id, task, secret=arena.secret)
+        check = plan_check(arena.engine, voter_id, task, secret=derive(arena.secret, "checks"))
         if check is not None and not same_pair(check, last):   # a gold pair may be the last one
             choice = check
+    expires = utcnow() + timedelta(seconds=pair_ttl_s()) if hold else None
     impression = Impression(
         nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
         left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,
         left_model_id=choice.left_model_id, right_model_id=choice.right_model_id,
         voter_id=voter_id, session_id=session_id, sampler=choice.sampler,
         propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
-        repeat_of=getattr(choice, "repeat_of", None))
+        repeat_of=getattr(choice, "repeat_of", None), expires_at=expires)
     with write_lock(arena.engine), session(arena.engine) as s:
         s.add(impression)
         s.commit()
+    if hold and voter_id is not None:   # two requests at once: the earlier pair stays open
+        held = open_impression(arena, voter_id)
+        if held is not None and held.id < impression.id and _end(arena, impression.id, "dropped"):
+            impression = held
     with session(arena.engine) as s:
-        item = s.get(Item, choice.item_id)
-        left = s.get(Output, choice.left_output_id)
-        right = s.get(Output, choice.right_output_id)
-    return {
-        "impression_id": impression.id,
-        "token": tokens.sign(arena.secret, impression.id, impression.nonce),
-        "task": choice.task,
-        "instruction": item.instruction,
-        "source_url": media_url(item.source_path),
-        "left_url": media_url(left.image_path),
-        "right_url": media_url(right.image_path),
-    }
+        return pair_view(arena, s, impression)
 
 
-def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any) -> tuple[int, str, str, int | None]:
-    if isinstance(impression_id, bool) or not isinstance(impression_id, int) or impression_id < 1:
-        raise InvalidVote("impression_id must be a positive integer")
-    if not isinstance(token, str) or not token:
-        raise InvalidVote("token must be a non-empty string")
-    if choice not in CHOICES:
-        raise InvalidVote(f"choice must be one of {', '.join(CHOICES)}")
+def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
+                choices: tuple[str, ...] = CHOICES) -> tuple[int, str, str, int | None]:
+    """Check a vote's fields before anything is looked up (ids within the column's range,
+    tokens of printable length; NUL or over-long strings never reach a query)."""
+    if isinstance(impression_id, bool) or not isinstance(impression_id, int) \
+            or not 1 <= impression_id <= MAX_ID:
+        raise InvalidVote(f"impression_id must be an integer from 1 to {MAX_ID}")
+    if not isinstance(token, str) or not 0 < len(token) <= 200:
+        raise InvalidVote("token must be a string of 1 to 200 characters")
+    if not isinstance(choice, str) or choice not in choices:
+        raise InvalidVote(f"choice must be one of {', '.join(choices)}")
     if duration_ms is not None:
-        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) or not 0 <= duration_ms < 86_400_000:
+        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) \
+                or not 0 <= duration_ms < 86_400_000:
             raise InvalidVote("duration_ms must be a number of milliseconds between 0 and one day")
         duration_ms = int(duration_ms)
     return impression_id, token, choice, duration_ms
 
 
-def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
-                duration_ms: Any = None, *, live: bool = False) -> tuple[dict[str, Any], bool]:
-    """Store the vote for an impression; return (receipt, created).
-
-    ``created`` is False when the impression already had a vote: the receipt is then the
-    first vote's, unchanged. Impressions of a live session are voted through
-    :func:`arena.collect.live.vote` (``live=True``), which checks that the round is still open.
-    """
-    impression_id, token, choice, duration_ms = _parse_vote(impression_id, token, choice, duration_ms)
+def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Impression:
     with session(arena.engine) as s:
         imp = s.get(Impression, impression_id)
     if imp is None:
@@ -142,14 +209,73 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
         raise ForgedToken("token does not match this impression")
     if imp.session_id is not None and not live:
         raise LiveImpression("this pair belongs to a live session: vote on the session's page")
+    return imp
+
+
+def _refuse_closed(arena: Arena, imp: Impression) -> None:
+    if imp.ended not in (None, "voted"):
+        raise PairClosed(f"this pair was {imp.ended}: ask for a new one")
+    if imp.ended is None and _expired(imp):
+        _end(arena, imp.id, "expired")
+        raise PairClosed("this pair has expired: ask for a new one")
+
+
+def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
+                duration_ms: Any = None, *, live: bool = False) -> tuple[dict[str, Any], bool]:
+    """Store the vote for an impression; return (receipt, created).
+
+    ``created`` is False when the impression already had a vote: the receipt is then the
+    first vote's, unchanged. A pair that was skipped or has expired takes no vote (409).
+    Impressions of a live session are voted through :func:`arena.collect.live.vote`
+    (``live=True``), which checks that the round is still open.
+    """
+    impression_id, token, choice, duration_ms = _parse_vote(impression_id, token, choice, duration_ms)
+    imp = _verified(arena, impression_id, token, live)
+    if imp.ended == "voted":
+        return receipt(arena, imp), False
+    _refuse_closed(arena, imp)
     values = dict(impression_id=imp.id, voter_id=imp.voter_id, task=imp.task,
                   left_model_id=imp.left_model_id, right_model_id=imp.right_model_id,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
                   duration_ms=duration_ms)
-    with write_lock(arena.engine), arena.engine.begin() as conn:
-        stmt = insert_ignore(arena.engine, Vote.__table__, **values)
-        created = conn.execute(stmt.returning(Vote.__table__.c.id)).first() is not None
+    i = Impression.__table__.c
+    try:
+        with write_lock(arena.engine), arena.engine.begin() as conn:
+            stmt = insert_ignore(arena.engine, Vote.__table__, **values)
+            created = conn.execute(stmt.returning(Vote.__table__.c.id)).first() is not None
+            if created and not conn.execute(update(Impression.__table__)
+                                            .where(i.id == imp.id, i.ended.is_(None))
+                                            .values(ended="voted")).rowcount:
+                raise PairClosed("this pair was closed before the vote arrived: ask for a new one")
+    except PairClosed:          # skipped or expired meanwhile: the vote was rolled back
+        if imp.ended is None and _stored_choice(arena, imp.id) is not None:
+            return receipt(arena, imp), False
+        raise
     return receipt(arena, imp), created
+
+
+def _stored_choice(arena: Arena, impression_id: int) -> str | None:
+    with session(arena.engine) as s:
+        return s.exec(select(Vote.choice).where(Vote.impression_id == impression_id)).first()
+
+
+def record_skip(arena: Arena, impression_id: Any, token: Any) -> tuple[dict[str, Any], bool]:
+    """Skip an open pair (recorded; reveals nothing) so that the voter can have a new one.
+
+    Returns (answer, created); skipping again answers the same. A voted or expired pair
+    cannot be skipped (409).
+    """
+    impression_id, token, _, _ = _parse_vote(impression_id, token, "skip", None, ("skip",))
+    imp = _verified(arena, impression_id, token, live=False)
+    answer = {"impression_id": imp.id, "task": imp.task, "choice": "skip"}
+    if imp.ended == "skipped":
+        return answer, False
+    if imp.ended == "voted":
+        raise PairClosed("this pair has a vote already")
+    _refuse_closed(arena, imp)
+    if not _end(arena, imp.id, "skipped"):     # voted or skipped meanwhile: answer as that
+        return record_skip(arena, impression_id, token)
+    return answer, True
 
 
 def receipt(arena: Arena, imp: Impression) -> dict[str, Any]:

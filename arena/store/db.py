@@ -56,7 +56,36 @@ def make_engine(url: str | None = None) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     _create_tables(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer schema has to tables made by an older one.
+
+    ``create_all`` makes missing tables only; this brings existing tables up to date with
+    ``ALTER TABLE ... ADD COLUMN`` for each new nullable column (every column added since the
+    first release is nullable), so a database kept from an earlier version keeps working.
+    Returns the columns added, as ``table.column``.
+    """
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    added = []
+    have = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {c["name"] for c in have.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+            except DBAPIError:  # another process added it first
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @lru_cache(maxsize=8)

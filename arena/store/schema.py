@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 CHOICES = ("left", "right", "tie", "both_bad")
 VOTER_KINDS = ("public", "audience", "annotator")
 CHECK_KINDS = ("none", "repeat", "gold")
+ENDINGS = ("voted", "skipped", "expired", "dropped")
 
 
 def utcnow() -> datetime:
@@ -96,10 +97,15 @@ class Output(SQLModel, table=True):
 
 
 class Voter(SQLModel, table=True):
-    """A pseudonymous voter: a random id kept by the browser, never an IP address."""
+    """A pseudonymous voter issued by the server (a signed cookie), never chosen by a client.
+
+    ``address_hash`` is a keyed hash of the client address it was issued to (never the address
+    in clear), for rate limits and for pooling identities too new to be checked one by one.
+    """
 
     id: str = Field(primary_key=True, max_length=64)
     kind: str = Field(default="public", max_length=20)
+    address_hash: Optional[str] = Field(default=None, index=True, max_length=64)
     created_at: datetime = _when()
 
 
@@ -116,6 +122,7 @@ class LiveSession(SQLModel, table=True):
     task: Optional[str] = Field(default=None, foreign_key="task.name", max_length=64)
     current_round: int = 0
     state: str = Field(default="open", max_length=20)
+    joining_closed: Optional[bool] = None
     created_at: datetime = _when()
 
 
@@ -155,6 +162,10 @@ class Impression(SQLModel, table=True):
     check_kind: str = Field(default="none", max_length=10)
     repeat_of: Optional[int] = Field(default=None, foreign_key="impression.id")
     issued_at: datetime = _when()
+    #: When an unvoted impression stops taking its vote; ``None``: never (annotation queues).
+    expires_at: Optional[datetime] = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    #: How it ended: ``None`` while open, then one of :data:`ENDINGS`.
+    ended: Optional[str] = Field(default=None, max_length=10)
 
 
 class Vote(SQLModel, table=True):
@@ -181,6 +192,18 @@ class LiveSeat(SQLModel, table=True):
     round_id: int = Field(foreign_key="liveround.id")
     voter_id: str = Field(foreign_key="voter.id", max_length=64)
     impression_id: int = Field(foreign_key="impression.id", unique=True)
+
+
+class LiveMember(SQLModel, table=True):
+    """A seat in a live session: issued by the server when a phone joins (one counted vote per
+    seat per round), with the keyed hash of the address it joined from."""
+
+    __table_args__ = (UniqueConstraint("session_id", "voter_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="livesession.id", index=True)
+    voter_id: str = Field(foreign_key="voter.id", max_length=64)
+    address_hash: Optional[str] = Field(default=None, max_length=64)
+    joined_at: datetime = _when()
 
 
 class Assignment(SQLModel, table=True):

@@ -1,34 +1,52 @@
 """The plain HTTP routes (DESIGN.md §3): tasks, pairs, votes, leaderboards, Pareto fronts, media.
 
 The vote path lives here rather than in Gradio events: a FastAPI route costs about a tenth of a
-Gradio event, which is what lets a room of phones vote at once.
+Gradio event, which is what lets a room of phones vote at once. Pairs go to server-issued
+identities only (the signed cookie of :mod:`arena.web.visitors`), one open pair at a time, and
+their images are served under URLs of that impression alone (:mod:`arena.collect.image_links`).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from arena.collect.identity import COOKIE
+from arena.collect.image_links import jitter_png, stored_name
 from arena.collect.sampling import NoPairError
-from arena.collect.voting import VoteError, issue_pair, record_vote
+from arena.collect.voting import VoteError, issue_pair, record_skip, record_vote
 from arena.context import Arena
 from arena.store.catalog import task_names, task_summaries
 from arena.views.cached import boards_of, pareto_of
 from arena.views.leaderboard import OVERALL
+from arena.web.contract import PNG, VOTE_BODY, errors, json_body
+from arena.web.guards import json_object
+from arena.web.visitors import Visitors
+
+MEDIA_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+                 "Referrer-Policy": "no-referrer"}
 
 
 def _check_task(arena: Arena, task: str | None, *, allow_any: bool) -> str | None:
     if task in (None, "") or (allow_any and task == "any") or (not allow_any and task == OVERALL):
         return task
     if task not in task_names(arena.engine):
-        raise HTTPException(404, f"unknown task {task!r}")
+        raise HTTPException(404, f"unknown task {task[:64]!r}")
     return task
 
 
-def build_router(arena: Arena) -> APIRouter:
+def _call(fn, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except NoPairError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except VoteError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
     """Routes bound to one arena."""
     router = APIRouter()
 
@@ -37,49 +55,56 @@ def build_router(arena: Arena) -> APIRouter:
         return {"tasks": [{"name": t.name, "description": t.description, "items": t.items,
                            "models": t.models} for t in task_summaries(arena.engine)]}
 
-    @router.get("/api/pair")
-    def pair(task: str | None = None, voter: str | None = None) -> dict[str, Any]:
+    @router.get("/api/pair", responses=errors(404, 422, 429))
+    def pair(request: Request, response: Response, task: str | None = None) -> dict[str, Any]:
+        """The voter's open pair, or a new one; the first pair sets the identity cookie."""
+        address = visitors.address_of(request)
+        visitors.throttle(address)
         task = _check_task(arena, task, allow_any=True)
-        try:
-            return issue_pair(arena, task, voter)
-        except NoPairError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except VoteError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
+        voter, fresh = visitors.voter(request.cookies.get(COOKIE), address)
+        answer = _call(issue_pair, arena, task, voter)
+        if fresh:
+            visitors.set_cookie(response, voter, request.url.scheme == "https")
+        return answer
 
-    @router.post("/api/votes", status_code=201)
+    @router.post("/api/votes", status_code=201, openapi_extra=json_body(VOTE_BODY),
+                 responses={200: {"description": "The stored vote again (a retry)"},
+                            **errors(403, 404, 409, 413, 415, 422, 429)})
     async def vote(request: Request) -> JSONResponse:
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            raise HTTPException(422, "body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise HTTPException(422, "body must be a JSON object")
-        try:
+        """Vote on an impression (or skip it); a retry returns the first answer."""
+        visitors.throttle(visitors.address_of(request))
+        body = json_object(await request.body())
+        args = (arena, body.get("impression_id"), body.get("token"))
+        if body.get("choice") == "skip":
+            answer, created = await run_in_threadpool(_call, record_skip, *args)
+        else:
             answer, created = await run_in_threadpool(
-                record_vote, arena, body.get("impression_id"), body.get("token"),
-                body.get("choice"), body.get("duration_ms"))
-        except VoteError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
+                _call, record_vote, *args, body.get("choice"), body.get("duration_ms"))
         return JSONResponse(answer, status_code=201 if created else 200)
 
-    @router.get("/api/leaderboard")
+    @router.get("/api/leaderboard", responses=errors(404, 422))
     def leaderboard(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
         return boards_of(arena, [task] if task else None)[0]
 
-    @router.get("/api/pareto")
+    @router.get("/api/pareto", responses=errors(404, 422))
     def pareto(task: str | None = None) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
         return pareto_of(arena, task)
 
-    @router.get("/media/{name}")
-    def media(name: str) -> FileResponse:
+    @router.api_route("/media/{token}", methods=["GET", "HEAD"], response_class=Response,
+                      responses={**PNG, **errors(404)})
+    def media(token: str, request: Request) -> Response:
+        """An image as shown in one impression (no Last-Modified, no ETag)."""
+        name = stored_name(arena.secret, token)
         try:
-            path = arena.media.path(name)
+            path = arena.media.path(name or "")
         except FileNotFoundError:
             raise HTTPException(404, "no such image") from None
-        return FileResponse(path, media_type="image/png",
-                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        data = jitter_png(path.read_bytes())
+        if request.method == "HEAD":
+            return Response(headers={**MEDIA_HEADERS, "content-length": str(len(data))},
+                            media_type="image/png")
+        return Response(data, media_type="image/png", headers=MEDIA_HEADERS)
 
     return router

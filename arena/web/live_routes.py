@@ -1,17 +1,17 @@
 """Plain HTTP routes and light pages for live sessions (no Gradio on the audience's path).
 
-JSON routes: ``POST /api/live`` (create), ``GET /api/live/{code}`` (state; ``?voter=V`` adds that
-person's own impression of the round), ``GET /api/live/{code}/tally``, ``POST
-/api/live/{code}/next|reveal|close`` (header ``X-Presenter-Token``) and ``POST
-/api/live/{code}/votes`` (the body and answers of ``POST /api/votes``, plus 409 once the round
-is no longer open). Pages: ``/live`` (enter a code), ``/live/{code}`` (audience, phone-first)
+JSON routes: ``POST /api/live`` (create), ``GET /api/live/{code}`` (state; a phone gets a seat,
+a signed cookie issued by the server, and with it its own impression of the round; with
+``X-Presenter-Token`` the presenter's view), ``GET /api/live/{code}/tally`` (the presenter's
+until the reveal), ``POST /api/live/{code}/next|reveal|close|joining`` (header
+``X-Presenter-Token``) and ``POST /api/live/{code}/votes`` (the body and answers of ``POST
+/api/votes``, plus 409 once the round is no longer open). Pages: ``/live`` (enter a code), ``/live/{code}`` (audience, phone-first)
 and ``/live/{code}/present?token=T`` (presenter). The pages are static HTML with their script
-in ``arena/static``; every value shown is set as text by the script, never as markup.
+in ``arena/web/static``; every value shown is set as text by the script, never as markup.
 """
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from arena.collect import live
+from arena.collect.identity import cookie_value, read_cookie
 from arena.collect.voting import VoteError
 from arena.context import Arena
 from arena.store.organiser import WHERE, is_organiser
+from arena.web.contract import LIVE_BODY, VOTE_BODY, errors, json_body
+from arena.web.guards import json_object
+from arena.web.visitors import Visitors
+
+JOINING_BODY = {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}}
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"live.css": "text/css", "live_audience.js": "text/javascript",
@@ -48,16 +54,11 @@ def _message(title: str, text: str, status: int) -> HTMLResponse:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPException(422, "body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise HTTPException(422, "body must be a JSON object")
-    return body
+    return json_object(await request.body(), empty_ok=True)
+
+
+def _seat_cookie(code: str) -> str:
+    return f"pa_seat_{code}"
 
 
 def _call(fn, *args: Any) -> Any:
@@ -67,11 +68,33 @@ def _call(fn, *args: Any) -> Any:
         raise HTTPException(exc.status, str(exc)) from None
 
 
-def build_live_router(arena: Arena) -> APIRouter:
+def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
     """Live-session routes and pages bound to one arena; include it before mounting Gradio."""
     router = APIRouter()
 
-    @router.post("/api/live", status_code=201)
+    def seat(request: Request, response: Response, code: str) -> str | None:
+        """The phone's seat in session ``code`` (its signed cookie), or a new one if the room
+        still takes joiners and the phone's address has seats left; ``None``: watch only."""
+        row = live.get_session(arena, code)
+        purpose = f"seat:{row.id}"
+        voter = read_cookie(arena.secret, request.cookies.get(_seat_cookie(row.code)), purpose)
+        if voter is None:
+            voter = live.join(arena, row, visitors.address_of(request))
+            if voter is not None:
+                response.set_cookie(_seat_cookie(row.code), cookie_value(arena.secret, voter, purpose),
+                                    max_age=2 * 86400, httponly=True, samesite="lax",
+                                    secure=request.url.scheme == "https",
+                                    path="/api/live/")
+        return voter
+
+    def presenting(code: str, token: str | None) -> bool:
+        if not token:
+            return False
+        live.check_presenter(arena, code, token)    # a wrong token is a 403, not a seat
+        return True
+
+    @router.post("/api/live", status_code=201, openapi_extra=json_body(LIVE_BODY, required=False),
+                 responses=errors(403, 404, 413, 415, 422))
     async def create(request: Request, x_organiser_key: str | None = Header(default=None)
                      ) -> dict[str, Any]:
         if not await run_in_threadpool(is_organiser, arena.engine, x_organiser_key):
@@ -86,13 +109,33 @@ def build_live_router(arena: Arena) -> APIRouter:
                 "join_url": base + live.join_path(made.code),
                 "present_url": base + live.present_path(made.code, made.presenter_token)}
 
-    @router.get("/api/live/{code}")
-    def state(code: str, voter: str | None = None) -> dict[str, Any]:
-        return _call(live.state, arena, code, voter)
+    @router.get("/api/live/{code}", responses=errors(403, 404))
+    def state(code: str, request: Request, response: Response,
+              x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
+        """The round as a phone sees it (with its own seat's pair), or as the presenter does."""
+        if _call(presenting, code, x_presenter_token):
+            return _call(live.presenter_state, arena, code)
+        voter = _call(seat, request, response, code)
+        return {**_call(live.state, arena, code, voter), "seat": voter is not None}
 
-    @router.get("/api/live/{code}/tally")
-    def tally(code: str) -> dict[str, Any]:
-        return _call(live.tally, arena, code)
+    @router.get("/api/live/{code}/tally", responses=errors(403, 404))
+    def tally(code: str, x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
+        """The current round's tally: for the presenter while voting is open, for all after."""
+        answer = _call(live.tally, arena, code)
+        if answer["state"] == "open" and answer["round"] and not _call(presenting, code, x_presenter_token):
+            raise HTTPException(403, "the tally is shown at the reveal (or to the presenter)")
+        return answer
+
+    @router.post("/api/live/{code}/joining", openapi_extra=json_body(JOINING_BODY),
+                 responses=errors(403, 404, 413, 415, 422))
+    async def joining(code: str, request: Request,
+                      x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
+        """Open or close joining: ``{"open": false}`` once the room is in."""
+        is_open = (await _json_body(request)).get("open")
+        if not isinstance(is_open, bool):
+            raise HTTPException(422, "open must be true or false")
+        await run_in_threadpool(_call, live.set_joining, arena, code, x_presenter_token, is_open)
+        return await run_in_threadpool(_call, live.presenter_state, arena, code)
 
     def presenter_route(action):
         def route(code: str, x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
@@ -101,9 +144,12 @@ def build_live_router(arena: Arena) -> APIRouter:
 
     for name, action in (("next", live.next_round), ("reveal", live.reveal), ("close", live.close)):
         router.add_api_route(f"/api/live/{{code}}/{name}", presenter_route(action), methods=["POST"],
-                             name=f"live_{name}", summary=action.__doc__.splitlines()[0])
+                             name=f"live_{name}", summary=action.__doc__.splitlines()[0],
+                             responses=errors(403, 404, 409))
 
-    @router.post("/api/live/{code}/votes", status_code=201)
+    @router.post("/api/live/{code}/votes", status_code=201, openapi_extra=json_body(VOTE_BODY),
+                 responses={200: {"description": "The stored vote again (a retry)"},
+                            **errors(403, 404, 409, 413, 415, 422)})
     async def vote(code: str, request: Request) -> JSONResponse:
         body = await _json_body(request)
         answer, created = await run_in_threadpool(

@@ -6,15 +6,19 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
+from fastapi import APIRouter, FastAPI  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from arena.context import Arena  # noqa: E402
 from arena.store.catalog import count_items  # noqa: E402
 from arena.store.organiser import organiser_key  # noqa: E402
+from arena.web import contract  # noqa: E402
 from arena.web.api import build_router  # noqa: E402
+from arena.web.contract import guard_methods  # noqa: E402
+from arena.web.guards import BodyGuard  # noqa: E402
 from arena.web.live_routes import build_live_router  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
+from arena.web.visitors import PageCookie, Visitors  # noqa: E402
 
 
 def build_app(arena: Arena) -> FastAPI:
@@ -25,9 +29,16 @@ def build_app(arena: Arena) -> FastAPI:
     origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["content-type"])
-    app.include_router(build_router(arena))
-    app.include_router(build_live_router(arena))  # before the pages mounted at /
-    return gr.mount_gradio_app(app, build_blocks(arena), path="/", css=CSS, head=HEAD,
+    visitors = Visitors(arena)
+    routes = APIRouter()
+    routes.include_router(build_router(arena, visitors))
+    routes.include_router(build_live_router(arena, visitors))
+    guard_methods(routes)           # 405 for a wrong method, 404 for unknown /api/ paths
+    app.include_router(routes)      # before the pages mounted at /
+    contract.install(app)
+    app.add_middleware(PageCookie, arena=arena)
+    app.add_middleware(BodyGuard)
+    return gr.mount_gradio_app(app, build_blocks(arena, visitors), path="/", css=CSS, head=HEAD,
                                footer_links=["api"])
 
 

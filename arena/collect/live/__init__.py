@@ -21,10 +21,12 @@ from arena.collect.live.presenter import close, next_round, reveal
 from arena.collect.live.rounds import (check_vote_open, presenter_state, state, tally, vote)
 from arena.collect.live.sessions import (STATES, LiveError, NewSession, NoPairs, NotPresenter,
                                          RoundNotOpen, UnknownSession, check_presenter,
-                                         create_session, get_session, join_path,
-                                         normalize_code, present_path, public_base)
+                                         create_session, get_session, join, join_path,
+                                         normalize_code, present_path, public_base,
+                                         seats_per_address, set_joining)
 
 __all__ = ["LiveError", "NewSession", "NoPairs", "NotPresenter", "RoundNotOpen", "STATES",
            "UnknownSession", "check_presenter", "check_vote_open", "close", "create_session",
-           "get_session", "join_path", "next_round", "normalize_code", "present_path",
-           "presenter_state", "public_base", "reveal", "state", "tally", "vote"]
+           "get_session", "join", "join_path", "next_round", "normalize_code", "present_path",
+           "presenter_state", "public_base", "reveal", "seats_per_address", "set_joining", "state",
+           "tally", "vote"]

@@ -8,14 +8,17 @@ per round.
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from arena.collect import tokens
-from arena.collect.live.sessions import RoundNotOpen, UnknownSession, get_session, load_with_round
-from arena.collect.voting import ensure_voter, media_url, record_vote
+from arena.collect.image_links import image_url
+from arena.collect.live.sessions import (RoundNotOpen, UnknownSession, get_session, load_with_round,
+                                         seat_counts)
+from arena.collect.voting import ensure_voter, record_vote
 from arena.context import Arena
 from arena.store.db import insert_ignore, session, write_lock
 from arena.store.schema import (CHOICES, Impression, Item, LiveRound, LiveSeat, LiveSession, Model,
@@ -39,9 +42,10 @@ def _round_parts(arena: Arena, s: Any, rnd: LiveRound) -> tuple[dict[str, Any], 
         select(Output, Model).join(Model, Model.id == Output.model_id)
         .where(Output.id.in_([rnd.left_output_id, rnd.right_output_id]))).all()}
     (lo, lm), (ro, rm) = rows[rnd.left_output_id], rows[rnd.right_output_id]
+    link = partial(image_url, arena.secret, "r", rnd.id)
     pair = {"task": rnd.task, "instruction": item.instruction,
-            "source_url": media_url(item.source_path), "left_url": media_url(lo.image_path),
-            "right_url": media_url(ro.image_path)}
+            "source_url": link("source", item.source_path), "left_url": link("left", lo.image_path),
+            "right_url": link("right", ro.image_path)}
     names = {"left_model": lm.name, "right_model": rm.name, "left_latency_s": lo.latency_s,
              "right_latency_s": ro.latency_s, "left_cost_usd": lo.cost_usd,
              "right_cost_usd": ro.cost_usd}
@@ -84,7 +88,7 @@ def _stored_seat(s: Any, rnd: LiveRound, voter_id: str) -> tuple[Impression, str
 
 def _new_seat(arena: Arena, live: LiveSession, rnd: LiveRound, voter_id: str) -> Impression | None:
     """Issue this voter's impression of the round; ``None`` if a concurrent request won."""
-    ensure_voter(arena, voter_id, kind="audience")
+    ensure_voter(arena, voter_id, kind="audience")      # a seat's row is there already
     imp = Impression(
         nonce=tokens.new_nonce(), task=rnd.task, item_id=rnd.item_id,
         left_output_id=rnd.left_output_id, right_output_id=rnd.right_output_id,
@@ -130,6 +134,8 @@ def state(arena: Arena, code: Any, voter_id: str | None = None, *,
                 answer["tally"] = counts
         elif with_tally:
             answer["tally"] = _tally(s, None)
+        if with_tally:
+            answer.update(seat_counts(s, live.id), joining=not live.joining_closed)
     if rnd is not None and voter_id is not None:
         if seat is None and live.state == "open":
             imp = _new_seat(arena, live, rnd, voter_id)

@@ -13,14 +13,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from arena.collect.identity import new_id, register
 from arena.collect.voting import VoteError
 from arena.context import Arena
 from arena.store.db import session, write_lock
-from arena.store.schema import LiveRound, LiveSession
+from arena.store.schema import LiveMember, LiveRound, LiveSession
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 CODE_LENGTH = 6
@@ -138,3 +139,54 @@ def load_with_round(s: Any, code: Any) -> tuple[LiveSession, LiveRound | None]:
         raise UnknownSession(f"no live session {code}")
     return row[0], row[1]
 
+
+
+SEATS_ENV = "ARENA_SEATS_PER_ADDRESS"
+#: Seats one client address may take in one session: a hall behind one NAT fits.
+DEFAULT_SEATS = 1000
+
+
+def seats_per_address() -> int:
+    """``$ARENA_SEATS_PER_ADDRESS`` (default :data:`DEFAULT_SEATS`)."""
+    try:
+        return max(1, int(os.environ.get(SEATS_ENV, DEFAULT_SEATS)))
+    except ValueError:
+        raise SystemExit(f"{SEATS_ENV} must be a whole number") from None
+
+
+def join(arena: Arena, live: LiveSession, address_hash: str | None) -> str | None:
+    """A new seat in ``live`` for a phone at ``address_hash``: its voter id, or ``None`` when
+    the session is closed, joining is closed, or that address has its share of seats."""
+    if live.state == "closed" or live.joining_closed:
+        return None
+    m = LiveMember.__table__.c
+    with arena.engine.connect() as conn:
+        taken = conn.execute(select(func.count()).select_from(LiveMember.__table__)
+                             .where(m.session_id == live.id, m.address_hash == address_hash)
+                             ).scalar_one() if address_hash else 0
+    if taken >= seats_per_address():
+        return None
+    voter_id = new_id("seat")
+    register(arena.engine, voter_id, "audience", address_hash)
+    with write_lock(arena.engine), arena.engine.begin() as conn:
+        conn.execute(insert(LiveMember.__table__).values(session_id=live.id, voter_id=voter_id,
+                                                         address_hash=address_hash))
+    return voter_id
+
+
+def seat_counts(s: Any, session_id: int) -> dict[str, int]:
+    """Seats in a session, and how many of them share the busiest client address."""
+    m = LiveMember.__table__.c
+    per_address = s.exec(select(func.count()).select_from(LiveMember.__table__)
+                         .where(m.session_id == session_id).group_by(m.address_hash)).all()
+    counts = [row[0] if isinstance(row, tuple) else row for row in per_address]
+    return {"seats": int(sum(counts)), "busiest_address_seats": int(max(counts, default=0))}
+
+
+def set_joining(arena: Arena, code: Any, presenter_token: Any, is_open: bool) -> LiveSession:
+    """Open or close joining (new seats) for the presenter's session."""
+    live = check_presenter(arena, code, presenter_token)
+    with write_lock(arena.engine), arena.engine.begin() as conn:
+        conn.execute(update(LiveSession.__table__).where(LiveSession.id == live.id)
+                     .values(joining_closed=not is_open))
+    return get_session(arena, live.code)

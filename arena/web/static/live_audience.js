@@ -1,30 +1,16 @@
 // Audience page of a live session: one pair per round, four vote buttons, the reveal.
 // Polls the session every 2 s; every value from the server is set with textContent or src.
+// The phone's seat is a cookie the server sets on the first poll (one counted vote per round).
 (function () {
   "use strict";
   var code = document.body.getAttribute("data-code");
   var base = "/api/live/" + encodeURIComponent(code);
-  var KEY = "pareto-arena-live-voter";
   var LABELS = { left: "A", right: "B", tie: "Tie", both_bad: "Both bad" };
   var WORDS = { left: "A is better", right: "B is better", tie: "a tie", both_bad: "both bad" };
   var $ = function (id) { return document.getElementById(id); };
   var buttons = Array.prototype.slice.call(document.querySelectorAll(".vote"));
   var view = null, shownRound = -1, shownAt = 0, sending = false, timer = null, tooLate = false;
 
-  function voterId() {
-    var id = null;
-    try { id = window.localStorage.getItem(KEY); } catch (e) { /* private mode */ }
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      var bytes = new Uint8Array(16);
-      window.crypto.getRandomValues(bytes);
-      id = "live-" + Array.prototype.map.call(bytes, function (b) {
-        return (b < 16 ? "0" : "") + b.toString(16);
-      }).join("");
-      try { window.localStorage.setItem(KEY, id); } catch (e) { /* kept for this page only */ }
-    }
-    return id;
-  }
-  var voter = voterId();
 
   function seconds(v) {
     if (v === null || v === undefined) return "latency unknown";
@@ -99,7 +85,7 @@
 
   function poll() {
     if (document.hidden) { schedule(2000); return; }
-    fetch(base + "?voter=" + encodeURIComponent(voter), { cache: "no-store" })
+    fetch(base, { cache: "no-store", credentials: "same-origin" })
       .then(function (r) {
         if (r.status === 404) throw new Error("gone");
         if (!r.ok) throw new Error("status " + r.status);

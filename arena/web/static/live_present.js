@@ -74,13 +74,19 @@
     $("next").disabled = busy || s.state === "closed";
     $("reveal").disabled = busy || s.state !== "open" || !s.round;
     $("close").disabled = busy || s.state === "closed";
+    var joining = $("joining");
+    joining.disabled = busy || s.state === "closed";
+    joining.textContent = s.joining === false ? "Open joining" : "Close joining";
+    $("seats").textContent = s.seats === undefined ? "" : s.seats + (s.seats === 1 ? " phone" : " phones")
+      + " joined" + (s.joining === false ? " (joining closed)" : "")
+      + (s.busiest_address_seats > 1 ? " · up to " + s.busiest_address_seats + " from one address" : "");
     drawTally(s.tally || (r && r.tally));
   }
 
   function error(text) { $("error").textContent = text || ""; }
 
   function getJSON(url) {
-    return fetch(url, { cache: "no-store" }).then(function (r) {
+    return fetch(url, { cache: "no-store", headers: { "X-Presenter-Token": token || "" } }).then(function (r) {
       if (!r.ok) throw new Error("status " + r.status);
       return r.json();
     });
@@ -103,11 +109,14 @@
       .then(function () { timer = setTimeout(poll, 1500); });
   }
 
-  function act(action) {
+  function act(action, body) {
     if (busy) return;
     busy = true;
     if (view) render(view);
-    fetch(base + "/" + action, { method: "POST", headers: { "X-Presenter-Token": token || "" } })
+    var headers = { "X-Presenter-Token": token || "" };
+    if (body) headers["content-type"] = "application/json";
+    fetch(base + "/" + action, { method: "POST", headers: headers,
+                                 body: body ? JSON.stringify(body) : undefined })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (body) {
           busy = false;
@@ -121,6 +130,9 @@
 
   $("next").addEventListener("click", function () { act("next"); });
   $("reveal").addEventListener("click", function () { act("reveal"); });
+  $("joining").addEventListener("click", function () {
+    act("joining", { open: !!(view && view.joining === false) });
+  });
   $("close").addEventListener("click", function () {
     if (window.confirm("Close the session? No more rounds or votes.")) act("close");
   });

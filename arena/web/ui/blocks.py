@@ -11,6 +11,7 @@ from arena.web.ui.pareto_tab import build_pareto_tab
 from arena.web.ui.task_menus import TaskMenus
 from arena.web.ui.vote_tab import build_vote_tab
 from arena.web.ui.voters_tab import build_voters_tab
+from arena.web.visitors import Visitors
 
 CSS = """
 .pa-instruction { font-size: 1.15rem; font-weight: 600; margin: 0.25rem 0 0.5rem; }
@@ -45,7 +46,7 @@ document.addEventListener('keydown', function (e) {
 """
 
 
-def build_blocks(arena: Arena) -> gr.Blocks:
+def build_blocks(arena: Arena, visitors: Visitors) -> gr.Blocks:
     """The Vote, Live, Leaderboard, Pareto, Voters and Annotate tabs bound to ``arena``.
 
     Each tab after Vote is built by a function returning (inputs, show, outputs); ``show``
@@ -62,7 +63,7 @@ def build_blocks(arena: Arena) -> gr.Blocks:
                     "Two anonymous models edited the same source image.")
         with gr.Tabs() as tabs:
             with gr.Tab("Vote", id="vote"):
-                build_vote_tab(arena, blocks, menus)
+                build_vote_tab(arena, visitors, blocks, menus)
             with gr.Tab("Live", id="live"):
                 build_live_tab(arena, menus)
             for label, tab_id, build in pages:

@@ -12,7 +12,7 @@ from arena.store.organiser import is_organiser
 def key_field(arena: Arena, **textbox: Any) -> tuple[gr.Textbox, gr.BrowserState]:
     """A password box and the browser's remembered key (shared by every tab that needs it)."""
     box = gr.Textbox(label="Organiser key", type="password", max_lines=1, **textbox)
-    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.secret.hex()[:32])
+    saved = gr.BrowserState("", storage_key="pareto-arena-organiser", secret=arena.browser_key)
     return box, saved
 
 

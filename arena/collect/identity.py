@@ -1,0 +1,83 @@
+"""Server-issued voter identities: signed cookies, keyed address hashes, and the keys behind them.
+
+A voter is a random id the server makes and signs (``<id>.<mac>`` in a cookie); a client can
+keep one but never choose, forge or borrow one. Each new identity records a keyed hash of the
+client address it was issued to (HMAC-SHA256, never the address in clear: DESIGN.md §2), which
+rate limits and pooled voter checks use.
+
+Every key is derived from the arena's secret for one purpose only (:func:`derive`), so nothing
+a client sees (a token, a cookie, an image URL, a hashed address) helps with any other.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from arena.store.db import insert_ignore, write_lock
+from arena.store.schema import VOTER_KINDS, Voter
+
+COOKIE = "pa_voter"
+#: How long a browser keeps its identity (the cookie's Max-Age): a year.
+COOKIE_MAX_AGE = 365 * 24 * 3600
+_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_MAC_CHARS = 24
+
+
+def derive(secret: bytes, purpose: str) -> bytes:
+    """The key for one ``purpose`` (HKDF-style expansion of the arena secret with HMAC-SHA256)."""
+    return hmac.new(secret, b"pareto-arena:" + purpose.encode(), hashlib.sha256).digest()
+
+
+def valid_id(voter_id: object) -> bool:
+    """Whether ``voter_id`` has the shape of a voter id (8-64 letters, digits, '-' or '_')."""
+    return isinstance(voter_id, str) and _ID.fullmatch(voter_id) is not None
+
+
+def new_id(prefix: str = "v") -> str:
+    """A fresh random voter id."""
+    return f"{prefix}-{secrets.token_urlsafe(15)}"
+
+
+def _mac(secret: bytes, voter_id: str, purpose: str) -> str:
+    return hmac.new(derive(secret, purpose), voter_id.encode(), hashlib.sha256
+                    ).hexdigest()[:_MAC_CHARS]
+
+
+def cookie_value(secret: bytes, voter_id: str, purpose: str = "voter-cookie") -> str:
+    """The signed cookie value that carries ``voter_id`` (``purpose``: which cookie; a live
+    seat's names its session, so it is good for that session only)."""
+    return f"{voter_id}.{_mac(secret, voter_id, purpose)}"
+
+
+def read_cookie(secret: bytes, value: object, purpose: str = "voter-cookie") -> str | None:
+    """The voter id a cookie value carries, or ``None`` when it is missing, malformed or forged."""
+    if not isinstance(value, str) or value.count(".") != 1:
+        return None
+    voter_id, mac = value.split(".")
+    if not valid_id(voter_id):
+        return None
+    want = _mac(secret, voter_id, purpose).encode()
+    if not hmac.compare_digest(want, mac.encode("utf-8", "surrogatepass")):
+        return None
+    return voter_id
+
+
+def address_hash(secret: bytes, address: str | None) -> str | None:
+    """A keyed hash of a client address (stable per arena, not reversible without the secret)."""
+    if not address:
+        return None
+    return hmac.new(derive(secret, "address"), address.encode("utf-8", "replace"),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def register(engine, voter_id: str, kind: str = "public", address: str | None = None) -> bool:
+    """Store a server-made identity (with its address hash); True if it is new."""
+    if kind not in VOTER_KINDS:
+        raise ValueError(f"voter kind must be one of {', '.join(VOTER_KINDS)}")
+    with write_lock(engine), engine.begin() as conn:
+        row = conn.execute(insert_ignore(engine, Voter.__table__, id=voter_id, kind=kind,
+                                         address_hash=address)
+                           .returning(Voter.__table__.c.id)).first()
+    return row is not None
