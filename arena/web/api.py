@@ -92,8 +92,10 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         task = _check_task(arena, task, allow_any=False)
         return pareto_of(arena, task)
 
-    @router.api_route("/media/{token}", methods=["GET", "HEAD"], response_class=Response,
-                      responses={**PNG, **errors(404)})
+    @router.head("/media/{token}", response_class=Response, responses={**PNG, **errors(404)},
+                 operation_id="media_head")
+    @router.get("/media/{token}", response_class=Response, responses={**PNG, **errors(404)},
+                operation_id="media_get")
     def media(token: str, request: Request) -> Response:
         """An image as shown in one impression (no Last-Modified, no ETag)."""
         name = stored_name(arena.secret, token)

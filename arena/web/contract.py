@@ -63,13 +63,16 @@ def _not_allowed(allowed: list[str]):
     return route
 
 
-def guard_methods(router: APIRouter) -> None:
-    """A 405 (with ``Allow``) for every standard method a path of ``router`` does not serve,
-    then a 404 for any other path under ``/api/`` (instead of the pages mounted at /)."""
+def method_guards(*routers: APIRouter) -> APIRouter:
+    """Routes to include after ``routers``: a 405 (with ``Allow``) for every standard method a
+    path of theirs does not serve, then a 404 for any other path under ``/api/`` (instead of
+    the pages mounted at /)."""
+    router = APIRouter()
     served: dict[str, set[str]] = {}
-    for route in router.routes:
-        if isinstance(route, APIRoute):
-            served.setdefault(route.path, set()).update(route.methods)
+    for source in routers:
+        for route in source.routes:
+            if isinstance(route, APIRoute):
+                served.setdefault(route.path, set()).update(route.methods)
     for path, methods in served.items():
         allowed = sorted(methods | ({"HEAD"} if "GET" in methods else set()))
         others = [m for m in METHODS if m not in allowed]
@@ -79,6 +82,7 @@ def guard_methods(router: APIRouter) -> None:
         return JSONResponse({"detail": f"no API route /api/{rest}"}, status_code=404)
 
     router.add_api_route("/api/{rest:path}", unknown, methods=list(METHODS), include_in_schema=False)
+    return router
 
 
 def install(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-from fastapi import APIRouter, FastAPI  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from arena.context import Arena  # noqa: E402
@@ -14,7 +14,7 @@ from arena.store.catalog import count_items  # noqa: E402
 from arena.store.organiser import organiser_key  # noqa: E402
 from arena.web import contract  # noqa: E402
 from arena.web.api import build_router  # noqa: E402
-from arena.web.contract import guard_methods  # noqa: E402
+from arena.web.contract import method_guards  # noqa: E402
 from arena.web.guards import BodyGuard  # noqa: E402
 from arena.web.live_routes import build_live_router  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
@@ -30,11 +30,9 @@ def build_app(arena: Arena) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["content-type"])
     visitors = Visitors(arena)
-    routes = APIRouter()
-    routes.include_router(build_router(arena, visitors))
-    routes.include_router(build_live_router(arena, visitors))
-    guard_methods(routes)           # 405 for a wrong method, 404 for unknown /api/ paths
-    app.include_router(routes)      # before the pages mounted at /
+    routers = (build_router(arena, visitors), build_live_router(arena, visitors))
+    for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
+        app.include_router(router)  # before the pages mounted at /
     contract.install(app)
     app.add_middleware(PageCookie, arena=arena)
     app.add_middleware(BodyGuard)
