@@ -10,7 +10,7 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from arena.context import Arena  # noqa: E402
-from arena.store.catalog import count_items  # noqa: E402
+from arena.store.catalog import demo_incomplete  # noqa: E402
 from arena.store.organiser import organiser_key  # noqa: E402
 from arena.web import contract  # noqa: E402
 from arena.web.api import build_router  # noqa: E402
@@ -46,10 +46,10 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
     import uvicorn
 
     arena = arena or Arena.open()
-    if build_demo and not count_items(arena.engine):
+    if build_demo and demo_incomplete(arena.engine):
         from arena.demo.build import build_demo as build
 
-        print("Empty database: building the demo set...", flush=True)
+        print("Building the demo set (first start, or finishing an interrupted build)...", flush=True)
         print(build(arena).describe(), flush=True)
     print(f"Pareto Arena on http://{host}:{port}", flush=True)
     print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}", flush=True)
