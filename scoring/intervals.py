@@ -21,6 +21,7 @@ import numpy as np
 from statistics import NormalDist
 
 from .bradley_terry import BTResult, assemble, densify, newton
+from .clustered import CORRECTIONS, cluster_meat
 from .data import Comparisons
 from .errors import ScoringError
 from .ties import TIE_MODELS
@@ -54,33 +55,44 @@ def _active_rows(data: Comparisons, fit: BTResult):
     return remap[data.left], remap[data.right]
 
 
-def sandwich_cov(data: Comparisons, fit: BTResult, *, cluster: bool = True) -> np.ndarray:
+def sandwich_cov(data: Comparisons, fit: BTResult, *, cluster: bool = True,
+                 correction: str = "cr1") -> np.ndarray:
     """Huber-White covariance of ``fit.params``, clustered by voter when ``data.voter`` is set.
 
     ``cluster=False`` (or no voter column) treats every vote as independent (HC0).
+    ``correction`` is the clustered small-sample correction: ``"cr1"`` (``G/(G-1)``), ``"cr2"``
+    or ``"cr3"`` (see :mod:`scoring.clustered`).
     """
+    return sandwich(data, fit, cluster=cluster, correction=correction)[0]
+
+
+def sandwich(data: Comparisons, fit: BTResult, *, cluster: bool = True, correction: str = "cr2"):
+    """``(covariance, ClusterMeat or None)``: :func:`sandwich_cov` with its effective clusters.
+
+    The second item (per-parameter ``G*``, see :mod:`scoring.clustered`) is ``None`` when the
+    votes are treated as independent.
+    """
+    if correction not in CORRECTIONS:
+        raise ScoringError(f"unknown correction {correction!r}; expected one of "
+                           + ", ".join(CORRECTIONS))
     m, tie = len(fit.models), TIE_MODELS[fit.ties]
     fit_h, tau = int(fit.position_bias), fit.params[m + fit.position_bias:]
     theta, h = fit.params[:m], fit.h
-    # the score of one vote of each outcome for every (left, right) pair, gathered per row
-    cell = np.arange(m * m)
-    table = tie.vote_scores(theta[cell // m] - theta[cell % m] + h, tau)     # (m*m, 4, q)
+    inv = _bread_inverse(fit)
     if data.voter is None or not cluster:
+        # the score of one vote of each outcome for every (left, right) pair, gathered per row
+        cell = np.arange(m * m)
+        table = tie.vote_scores(theta[cell // m] - theta[cell % m] + h, tau)     # (m*m, 4, q)
         pairs = data.pairs()
         i, j = _active_rows(pairs, fit)
         s = table[i * m + j]
         local = np.einsum("nk,nka,nkb->nab", pairs.counts, s, s)
         _, meat = assemble(i, j, m, np.zeros((len(i), s.shape[2])), local, fit_h, len(tau))
-    else:
-        i, j = _active_rows(data, fit)
-        keys = i * m + j
-        g = np.zeros((len(keys), table.shape[2]))
-        for k in range(4):
-            for r in range(table.shape[2]):     # 1-d takes: far faster than table[keys, k, :]
-                g[:, r] += data.counts[:, k] * np.ascontiguousarray(table[:, k, r]).take(keys)
-        meat = _cluster_meat(data.voter, i, j, g, m, fit_h, len(fit.params))
-    inv = _bread_inverse(fit)
-    return _centre(fit, inv @ meat @ inv)
+        return _centre(fit, inv @ meat @ inv), None
+    i, j = _active_rows(data, fit)
+    _, g, neg = tie.row_terms(theta[i] - theta[j] + h, tau, tie.prepare(data.counts), False)
+    result = cluster_meat(data.voter, i, j, g, neg, m, fit_h, len(fit.params), inv, correction)
+    return _centre(fit, inv @ result.meat @ inv), result
 
 
 def _poisson_cdf(n: int, lam: float) -> np.ndarray:
