@@ -23,8 +23,9 @@ from .bradley_terry import BASE_SCORE, SCALE, fit_bradley_terry
 from .data import Comparisons, Votes
 from .elo import bootstrap_elo, fit_elo
 from .errors import ScoringError
-from .intervals import (bootstrap_params, model_cov, normal_interval, percentile_interval,
-                        sandwich_cov, wilson)
+from .clustered import CORRECTIONS, t_quantile
+from .intervals import model_cov, percentile_interval, sandwich, sandwich_cov, wilson
+from .resample import RESAMPLE, resample_params, small_sample_draws
 from .ties import TIE_MODELS
 
 METHODS = ("bt", "elo")
@@ -33,6 +34,17 @@ INTERVALS = {"bt": ("sandwich", "hessian", "bootstrap", "none"), "elo": ("bootst
 # the number of voters; with one voter it is ~0 and intervals collapse), so votes are treated
 # as independent instead. Cameron & Miller (2015), J. Human Resources 50, section VI.
 MIN_CLUSTERS = 20
+#: ``position_bias`` values: fit the left/right term ``h`` (default) or fix it at 0.
+POSITION_BIAS = ("fit", "none")
+
+
+def position_bias_flag(value) -> bool:
+    """``"fit"``/``True`` -> True, ``"none"``/``False`` -> False; anything else is an error."""
+    if isinstance(value, bool):
+        return value
+    if value in POSITION_BIAS:
+        return value == "fit"
+    raise ScoringError(f"unknown position_bias {value!r}; expected fit or none")
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,9 @@ class Leaderboard:
     method: str
     intervals: str
     ties: str
+    #: Effective number of voters (median over models of ``G*``, :mod:`scoring.clustered`)
+    #: behind voter-clustered intervals; ``None`` when votes are treated as independent.
+    effective_voters: float | None = None
 
     def row(self, model: str) -> Row:
         for r in self.rows:
@@ -97,7 +112,8 @@ class Leaderboard:
                        "position_bias": None if self.position_bias is None
                        else _shallow(self.position_bias),
                        "warnings": list(self.warnings), "snapshot": self.snapshot,
-                       "method": self.method, "intervals": self.intervals, "ties": self.ties})
+                       "method": self.method, "intervals": self.intervals, "ties": self.ties,
+                       "effective_voters": self.effective_voters})
         out["rows"] = rows                      # cleaned above, field by field
         return out
 
@@ -137,26 +153,48 @@ def _voters_with_votes(data: Comparisons) -> int | None:
     return int(np.count_nonzero(np.bincount(data.voter[data.counts.sum(axis=1) > 0])))
 
 
-def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap):
+def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap,
+            correction, resample):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_bradley_terry(data, ties=ties, position_bias=position_bias, ridge=ridge)
     notes = list(fit.warnings)
     m = len(fit.models)
     theta, h = fit.theta, fit.h
+    clusters = _voters_with_votes(data)
+    cluster = clusters is None or clusters >= MIN_CLUSTERS
+    few = f"only {clusters} voter(s): intervals treat votes as independent " \
+          f"(clustering by voter needs {MIN_CLUSTERS} or more)"
+    info = None
     if intervals == "bootstrap":
-        draws = bootstrap_params(data, fit, rounds=rounds, seed=seed, kind=bootstrap)
+        by_voter = resample == "voters" and clusters is not None
+        if by_voter and not cluster:
+            notes.append(few.replace("intervals treat", "the bootstrap resamples"))
+        draws = resample_params(data, fit, resample="voters" if by_voter and cluster else "votes",
+                                rounds=rounds, seed=seed, kind=bootstrap)
+        if by_voter and cluster:
+            draws, info = small_sample_draws(data, fit, draws, level=level, correction=correction)
         lo, hi = percentile_interval(draws, level)
     elif intervals == "none":
         lo, hi = fit.params.copy(), fit.params.copy()
+    elif intervals == "sandwich":
+        if not cluster:
+            notes.append(few)
+        cov, info = sandwich(data, fit, cluster=cluster, correction=correction)
+        q = t_quantile(0.5 + level / 2, np.inf if info is None else info.effective - 1)
+        half = q * np.sqrt(np.clip(np.diag(cov), 0, None))
+        lo, hi = fit.params - half, fit.params + half
     else:
-        clusters = _voters_with_votes(data)
-        cluster = clusters is None or clusters >= MIN_CLUSTERS
-        if intervals == "sandwich" and not cluster:
-            notes.append(f"only {clusters} voter(s): intervals treat votes as independent "
-                         f"(clustering by voter needs {MIN_CLUSTERS} or more)")
-        cov = sandwich_cov(data, fit, cluster=cluster) if intervals == "sandwich" else model_cov(fit)
-        lo, hi = normal_interval(fit.params, np.sqrt(np.clip(np.diag(cov), 0, None)), level)
+        q = t_quantile(0.5 + level / 2, np.inf)
+        half = q * np.sqrt(np.clip(np.diag(model_cov(fit)), 0, None))
+        lo, hi = fit.params - half, fit.params + half
+    effective = None
+    if info is not None:
+        effective = float(np.nanmedian(info.effective[:m]))
+        kind = "voter bootstrap scaled by" if intervals == "bootstrap" else "sandwich"
+        notes.append(f"{info.clusters} voters, effective number {effective:.1f} (median over "
+                     f"models): {kind} {correction.upper()} standard errors and t quantiles on "
+                     "the effective number of voters")
     bias = None
     if fit.position_bias:
         tau = fit.params[m + 1:]
@@ -164,10 +202,13 @@ def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bo
         hl, hh = float(lo[m]), float(hi[m])
         bias = PositionBias(h, hl, hh, *(float(np.ravel(share(np.array([v]), tau))[0])
                                          for v in (h, hl, hh)))
+    elif not position_bias:
+        notes.append("position bias not fitted (h fixed at 0)")
     scores = BASE_SCORE + SCALE * theta
     return fit.index, scores, BASE_SCORE + SCALE * lo[:m], BASE_SCORE + SCALE * hi[:m], bias, \
         notes, {"ridge": fit.ridge, "position_bias": fit.position_bias,
-                             "tie_param": fit.tie_param, "iterations": fit.iterations}
+                "tie_param": fit.tie_param, "iterations": fit.iterations,
+                "effective_voters": effective}
 
 
 def _fit_elo(votes, intervals, rounds, seed, level):
@@ -179,13 +220,18 @@ def _fit_elo(votes, intervals, rounds, seed, level):
         lo, hi = scores, scores
     active = np.flatnonzero(votes.comparisons().votes_per_model() > 0)
     notes = ["Elo depends on vote order and is far noisier than Bradley-Terry: a live ticker"]
+    if intervals == "bootstrap":
+        notes.append("Elo intervals: votes resampled with replacement and replayed in their "
+                     "own order, about this ticker")
     return active, scores[active], lo[active], hi[active], None, notes, {"k": fit.k}
 
 
 def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None = None,
          ties: str = "half", rounds: int = 1000, seed: int = 0, min_votes: int = 20,
-         max_ci_width: float | None = None, level: float = 0.95, position_bias: bool = True,
-         ridge: float | None = None, bootstrap: str = "poisson") -> Leaderboard:
+         max_ci_width: float | None = None, level: float = 0.95,
+         position_bias: bool | str = "fit", ridge: float | None = None,
+         bootstrap: str = "poisson", correction: str = "cr2",
+         resample: str = "voters") -> Leaderboard:
     """Rank the models of one task.
 
     Parameters
@@ -197,17 +243,27 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
     intervals : {"sandwich", "hessian", "bootstrap", "none"} or None
         ``None`` picks ``"sandwich"`` for BT (clustered by voter when at least
         ``MIN_CLUSTERS`` voters cast the votes, else per vote, with a note) and ``"none"``
-        for Elo.
+        for Elo. Clustered intervals use ``correction`` standard errors and Student t
+        quantiles on each parameter's effective number of voters (:mod:`scoring.clustered`).
     ties : {"half", "davidson", "rao-kupper"}
         Tie model of the BT fit.
-    rounds, seed, bootstrap
-        Bootstrap rounds, seed, and kind (``"poisson"`` or ``"multinomial"``).
+    rounds, seed, bootstrap, resample
+        Bootstrap rounds and seed; ``resample="voters"`` (default) draws voters with
+        replacement (:mod:`scoring.resample`, with the small-sample correction of the
+        sandwich), ``"votes"`` draws votes, as ``bootstrap`` says (``"poisson"`` or
+        ``"multinomial"``). Elo always resamples votes.
+    correction : {"cr2", "cr3", "cr1"}
+        Small-sample correction of the voter-clustered variance (CR2, Bell & McCaffrey 2002,
+        by default).
     min_votes, max_ci_width
         A row is provisional with fewer than ``min_votes`` votes or, when ``max_ci_width`` is
         set, an interval wider than that many score points.
     level : float
         Coverage of the intervals (0.95).
-    position_bias, ridge
+    position_bias : {"fit", "none"} or bool
+        Fit the left/right advantage ``h`` (default, reported as ``position_bias``) or fix it
+        at 0 (the conventional Bradley-Terry fit of choix, evalica and FastChat).
+    ridge
         Passed to the BT fit.
 
     Raises
@@ -225,6 +281,12 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
                            f"expected one of {', '.join(INTERVALS[method])}")
     if not 0 < level < 1:
         raise ScoringError("level must be between 0 and 1")
+    if correction not in CORRECTIONS:
+        raise ScoringError(f"unknown correction {correction!r}; expected one of "
+                           + ", ".join(CORRECTIONS))
+    if resample not in RESAMPLE:
+        raise ScoringError(f"unknown resample {resample!r}; expected voters or votes")
+    position_bias = position_bias_flag(position_bias)
     if method == "elo" and not isinstance(data, Votes):
         raise ScoringError("method='elo' needs the votes in order: pass scoring.Votes "
                            "(Votes.from_battles(...)), not a count cube")
@@ -233,10 +295,11 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
     with threadpool_limits(1):
         if method == "bt":
             out = _fit_bt(cube, ties, intervals, rounds, seed, level, position_bias, ridge,
-                          bootstrap)
+                          bootstrap, correction, resample)
         else:
             out = _fit_elo(data, intervals, rounds, seed, level)
     index, scores, lo, hi, bias, notes, fitted = out
+    effective = fitted.pop("effective_voters", None)
     per_model = cube.model_counts()[index]
     n_votes = per_model.sum(axis=1)
     bb_low, bb_high = wilson(per_model[:, 3], n_votes, level)
@@ -254,10 +317,13 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
                                 else ""))
     params = {"method": method, "intervals": intervals, "ties": ties, "level": level,
               "min_votes": min_votes, "max_ci_width": max_ci_width, **fitted}
+    if method == "bt" and intervals in ("sandwich", "bootstrap"):
+        params.update(correction=correction)
     if intervals == "bootstrap":
-        params.update(rounds=rounds, bootstrap=bootstrap)
+        params.update(rounds=rounds, bootstrap=bootstrap,
+                      resample=resample if method == "bt" else "votes")
     snapshot = {"cube_sha256": data.digest(), "estimator":
                 f"bradley_terry/{ties}" if method == "bt" else "elo",
                 "version": __version__, "seed": seed, "params": params}
     return Leaderboard(rows, cube.n_votes, bias, tuple(notes), snapshot, method, intervals,
-                       ties if method == "bt" else "half")
+                       ties if method == "bt" else "half", effective)

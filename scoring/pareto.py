@@ -3,7 +3,7 @@
 A model is dominated when another model scores at least as high at no more latency (or cost),
 and is strictly better on one of the two; the front is the set of models nobody dominates.
 Because scores are estimates, :func:`pareto_front` also reports each model's probability of
-being on the front over bootstrap draws of the scores (DESIGN.md §4), so a model that sits on
+being on the front over voter-bootstrap draws of the scores (DESIGN.md §4), so a model that sits on
 the front only by noise shows a low ``p_front``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from .bradley_terry import BASE_SCORE, SCALE, fit_bradley_terry
 from .data import Comparisons
 from .errors import ScoringError
-from .intervals import bootstrap_params
+from .resample import RESAMPLE, resample_params, small_sample_draws
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,28 @@ def pareto_front(models, scores, costs, *, ci_low=None, ci_high=None, draws=None
     return ParetoFront(axis, tuple(sorted(points, key=lambda q: (-q.score, q.cost))))
 
 
-def score_draws(data: Comparisons, *, rounds: int = 200, seed: int = 0,
-                ties: str = "half") -> tuple[tuple[str, ...], np.ndarray]:
-    """Bootstrap draws of Bradley-Terry scores: (models, array of shape (rounds, n_models))."""
+def score_draws(data: Comparisons, *, rounds: int = 200, seed: int = 0, ties: str = "half",
+                resample: str = "voters", position_bias="fit"
+                ) -> tuple[tuple[str, ...], np.ndarray]:
+    """Bootstrap draws of Bradley-Terry scores: (models, array of shape (rounds, n_models)).
+
+    ``resample="voters"`` (default) draws voters with replacement, with the small-sample
+    correction of the leaderboard's intervals (:func:`scoring.resample.small_sample_draws`),
+    when the votes name at least :data:`~scoring.leaderboard.MIN_CLUSTERS` voters; otherwise,
+    or with ``resample="votes"``, votes are resampled. ``position_bias`` is ``"fit"`` or
+    ``"none"``, as for :func:`scoring.leaderboard.rank`.
+    """
+    from .leaderboard import MIN_CLUSTERS, _voters_with_votes, position_bias_flag
+
+    if resample not in RESAMPLE:
+        raise ScoringError(f"unknown resample {resample!r}; expected voters or votes")
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
-        fit = fit_bradley_terry(data, ties=ties)
-        params = bootstrap_params(data, fit, rounds=rounds, seed=seed)
+        fit = fit_bradley_terry(data, ties=ties, position_bias=position_bias_flag(position_bias))
+        clusters = _voters_with_votes(data)
+        by_voter = resample == "voters" and clusters is not None and clusters >= MIN_CLUSTERS
+        params = resample_params(data, fit, resample="voters" if by_voter else "votes",
+                                 rounds=rounds, seed=seed)
+        if by_voter:
+            params, _ = small_sample_draws(data, fit, params)
     return fit.models, BASE_SCORE + SCALE * params[:, :len(fit.models)]
