@@ -64,13 +64,24 @@ def fit_elo(votes: Votes, *, k: float = 4.0, base: float = 10.0, scale: float = 
     return EloResult(votes.models, ratings, k, base, scale, init)
 
 
-def bootstrap_elo(votes: Votes, *, rounds: int = 100, seed: int = 0, **params) -> np.ndarray:
-    """Ratings over ``rounds`` resamples of the votes with replacement, in random order
-    (FastChat's ``get_bootstrap_result``); shape ``(rounds, n_models)``."""
+def bootstrap_elo(votes: Votes, *, rounds: int = 100, seed: int = 0, order: str = "kept",
+                  **params) -> np.ndarray:
+    """Ratings over ``rounds`` resamples of the votes with replacement; ``(rounds, n_models)``.
+
+    ``order="kept"`` (default) replays each resample in the votes' own order (every vote drawn
+    ``k`` times is replayed ``k`` times where it stands), so the interval is about the ticker
+    that was computed, the point from that same order. ``order="shuffled"`` replays each
+    resample in random order (FastChat's ``get_bootstrap_result``): its interval is about the
+    Elo of a random order, whose centre is the median of the shuffled orders, not the ticker.
+    """
+    if order not in ("kept", "shuffled"):
+        raise ValueError(f"unknown order {order!r}; expected kept or shuffled")
     rng = np.random.default_rng(seed)
     n, out = len(votes), np.empty((rounds, len(votes.models)))
     for r in range(rounds):
         pick = rng.integers(0, n, n)
+        if order == "kept":
+            pick.sort()
         out[r] = elo_ratings(votes.left[pick], votes.right[pick], votes.choice[pick],
                              len(votes.models), **params)
     return out
