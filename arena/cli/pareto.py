@@ -17,6 +17,10 @@ def add_parser(sub) -> None:
     p.add_argument("--task", action="append", metavar="TASK", help="only this task (repeatable)")
     p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for p_front (default 200)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--resample", choices=("voters", "votes"), default="voters",
+                   help="what the bootstrap behind p_front resamples: voters (default) or votes")
+    p.add_argument("--position-bias", choices=("fit", "none"), default="fit",
+                   help="fit the left/right advantage h (default), or none: h = 0")
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -47,7 +51,8 @@ def run(args) -> int:
             costs = db_costs(model_stats(get_engine()))
     except CostsFileError as exc:
         raise InputError(str(exc)) from None
-    result = pareto_json(cubes, costs, rounds=args.rounds, seed=args.seed)
+    result = pareto_json(cubes, costs, rounds=args.rounds, seed=args.seed,
+                         position_bias=args.position_bias, resample=args.resample)
     rows = [{"task": f["task"], "axis": f["axis"], **p} for f in result["fronts"] for p in f["points"]]
     emit(result, args.format, rows, COLUMNS)
     return 0

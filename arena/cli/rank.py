@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
                    help="Bradley-Terry tie model (default half: a tie is half a win each)")
     p.add_argument("--intervals", choices=("sandwich", "hessian", "bootstrap", "none"), default=None,
                    help="interval method (default: sandwich clustered by voter for bt, none for elo)")
+    p.add_argument("--resample", choices=("voters", "votes"), default="voters",
+                   help="what the bootstrap resamples: voters (default; the clusters, with the "
+                        "sandwich's small-sample correction) or votes")
+    p.add_argument("--position-bias", choices=("fit", "none"), default="fit",
+                   help="fit the left/right advantage h and report it (default), or none: h = 0, "
+                        "the conventional Bradley-Terry fit of choix, evalica and FastChat")
     p.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--voters", choices=("all", "exclude", "weighted"), default="all",
@@ -62,8 +68,12 @@ def run(args) -> int:
         from arena.views.cubes import db_cubes
 
         cubes = db_cubes(get_engine(), args.task)
+    if ordered and args.position_bias != "fit":
+        raise InputError("--position-bias needs --method bt (Elo has no position term)")
     options = {"method": args.method, "ties": args.ties, "intervals": args.intervals,
                "rounds": args.rounds, "seed": args.seed}
+    if not ordered:
+        options.update(position_bias=args.position_bias, resample=args.resample)
     if args.voters != "all":
         from arena.store.db import get_engine
         from arena.views.voters import voter_leaderboards

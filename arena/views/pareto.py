@@ -88,14 +88,21 @@ def _cost(costs: Costs, task: str, model: str, axis: str) -> float:
 
 
 def task_fronts(task: str, data: Comparisons, costs: Costs, *, rounds: int = 200,
-                seed: int = 0) -> list[dict[str, Any]]:
-    """The fronts of one task along each axis that has costs, as JSON."""
-    board = board_json(task, data)
+                seed: int = 0, position_bias: str = "fit",
+                resample: str = "voters") -> list[dict[str, Any]]:
+    """The fronts of one task along each axis that has costs, as JSON.
+
+    ``position_bias`` (``"fit"`` or ``"none"``) and ``resample`` (``"voters"`` or ``"votes"``,
+    for ``p_front``) are passed to :func:`scoring.leaderboard.rank` and
+    :func:`scoring.pareto.score_draws`.
+    """
+    board = board_json(task, data, position_bias=position_bias)
     rows = board["rows"]
     if not rows:
         return []
     try:
-        models, draws = score_draws(data, rounds=rounds, seed=seed)
+        models, draws = score_draws(data, rounds=rounds, seed=seed, resample=resample,
+                                    position_bias=position_bias)
     except ScoringError:
         models, draws = (), None
     order = [models.index(r["model"]) for r in rows] if draws is not None else None
