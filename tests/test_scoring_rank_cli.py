@@ -106,3 +106,24 @@ def test_arrow_table_cubes_equal_the_cubes_of_numpy_columns(tmp_path, fmt):
     theirs = battle_cubes(read_battles(path))
     assert list(ours) == list(theirs) == ["overall", "recolor", "style"]
     assert all(ours[t].digest() == theirs[t].digest() for t in ours)
+
+
+def test_position_bias_none_and_vote_resampling_from_the_cli(tmp_path, env):
+    path = tmp_path / "votes.parquet"
+    write_battles(battles(), path)
+    fitted = rank_json(["--votes", str(path), "--task", "overall"], env)["overall"]
+    assert fitted["position_bias"]["h"] is not None and fitted["effective_voters"] > 1
+    plain = rank_json(["--votes", str(path), "--task", "overall", "--position-bias", "none"],
+                      env)["overall"]
+    assert plain["position_bias"] is None and plain["snapshot"]["params"]["position_bias"] is False
+    boot = rank_json(["--votes", str(path), "--task", "overall", "--intervals", "bootstrap",
+                      "--rounds", "40", "--resample", "votes"], env)["overall"]
+    assert boot["snapshot"]["params"]["resample"] == "votes"
+    costs = tmp_path / "costs.csv"
+    costs.write_text("model,latency_s\ned-a,4\ned-b,3\ned-c,2\ned-d,1\n")
+    done = run_cli(["pareto", "--votes", str(path), "--costs", str(costs), "--task", "overall",
+                    "--position-bias", "none", "--resample", "votes", "--rounds", "20"], env)
+    assert done.returncode == 0, done.stderr
+    points = {p["model"]: p for p in json.loads(done.stdout)["fronts"][0]["points"]}
+    assert points["ed-a"]["score"] == pytest.approx(
+        {r["model"]: r["score"] for r in plain["rows"]}["ed-a"])
