@@ -94,6 +94,20 @@ class Output(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     metrics: dict = _json()
     created_at: datetime = _when()
+    #: What the latency was measured with: weights' dtype, denoising steps, working size "WxH".
+    dtype: Optional[str] = Field(default=None, max_length=20)
+    steps: Optional[int] = None
+    resolution: Optional[str] = Field(default=None, max_length=20)
+    #: Edit calls spent on this output (warm-up, memory run and timed repeats) and how many of
+    #: them were the model's warm-up: what a run takes beyond its median latency.
+    calls: Optional[int] = None
+    warmup_calls: Optional[int] = None
+    #: Energy per image (watt-hours) and whether it was "measured" or "estimated".
+    energy_wh: Optional[float] = None
+    energy_source: Optional[str] = Field(default=None, max_length=10)
+    #: Hosted APIs: time queued and time running, where the API reports them (seconds).
+    queue_s: Optional[float] = None
+    run_s: Optional[float] = None
 
 
 class Voter(SQLModel, table=True):
@@ -227,3 +241,18 @@ class GenerationFailure(SQLModel, table=True):
     error: str
     attempts: int = 1
     updated_at: datetime = _when()
+
+
+class GenerationClaim(SQLModel, table=True):
+    """An (item, model) edit a generation driver is working on, so no other driver runs it too.
+
+    Taken with ``INSERT ... ON CONFLICT DO NOTHING``; ``expires_at`` is renewed while the driver
+    lives, so the claims of a driver that crashed lapse and another run takes the work over.
+    """
+
+    __table_args__ = (UniqueConstraint("item_id", "model_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    owner: str = Field(max_length=64, index=True)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
