@@ -65,7 +65,8 @@ def tiny_spec(folder: Path):
 def time_loops(arena, entrant, items, repeats: int) -> dict:
     from sqlalchemy import select
 
-    from arena.outputs.generate import RunOptions, _request, run_models
+    from arena.outputs.generate import RunOptions, run_models
+    from arena.outputs.measure import edit_request
     from arena.outputs.metrics import item_metrics, load_item_images
     from arena.store.schema import Output
     from models.base import supports
@@ -73,7 +74,7 @@ def time_loops(arena, entrant, items, repeats: int) -> dict:
 
     mine = [i for i in items if supports(entrant.editor, i.task)]
     pictures = [load_item_images(arena.media, i) for i in mine]
-    requests = [_request(i, p, 0) for i, p in zip(mine, pictures)]
+    requests = [edit_request(i, p, 0) for i, p in zip(mine, pictures)]
     edit = entrant.editor.edit
     edit(requests[0])  # weights loaded, caches warm: every loop starts alike
     start = time.perf_counter()

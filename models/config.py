@@ -16,7 +16,22 @@ A models file is TOML with one ``[[model]]`` table per model::
 
 ``path`` is a model folder for ``diffusers`` and a manifest of outputs (see
 :func:`models.imported.read_manifest`) for ``imported`` and ``api``; relative paths are relative
-to the models file. ``classical`` and ``baseline`` models name an editor of
+to the models file. A hosted editing API is a ``kind = "api"`` model with a ``protocol``
+instead of a path::
+
+    [[model]]
+    name = "gpt-image-1"
+    kind = "api"
+    protocol = "openai"              # POST {base_url}/images/edits; or "replicate"
+    base_url = "https://api.openai.com/v1"
+    model = "gpt-image-1"            # the provider's model id
+    api_key_env = "OPENAI_API_KEY"   # the key is read from this environment variable
+    price_per_image = 0.04
+    concurrency = 4                  # calls at once; timeout_s = 120, retries = 4
+    tasks = ["recolor"]
+
+Any model may declare ``power_w`` (its power draw in W, for energy estimated where no counter
+is readable) and, for ``arena generate --ray``, ``num_gpus``, ``num_cpus`` and ``replicas``. ``classical`` and ``baseline`` models name an editor of
 :func:`models.classical.classical_editors`; their settings override its defaults.
 """
 from __future__ import annotations
@@ -29,12 +44,13 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .base import KINDS, Editor
+from .spec_fields import API_FIELDS, RESOURCE_FIELDS, api_fields, resources
 
 #: Keys a ``[[model]]`` table may hold.
 FIELDS = (
     "name", "kind", "version", "provider", "path", "hub_id", "pipeline", "settings",
     "price_per_image", "price_per_gpu_hour", "hardware", "tasks", "device", "dtype",
-    "description",
+    "description", "power_w", *RESOURCE_FIELDS, *API_FIELDS,
 )
 
 
@@ -67,6 +83,12 @@ class ModelSpec:
         Tasks the model is entered in; ``None`` for every task it supports.
     device, dtype : str
         Where a diffusers model runs (``"auto"`` by default).
+    power_w : float or None
+        Declared power draw (W), for energy estimated where no counter is readable.
+    num_gpus, num_cpus, replicas
+        Ray resources of one replica and the number of replicas (``arena generate --ray``).
+    protocol, base_url, api_model, api_key_env, concurrency, timeout_s, retries
+        Hosted editing APIs (:mod:`models.api`): ``protocol`` is ``None`` for other models.
     """
 
     name: str
@@ -84,6 +106,22 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     description: str = ""
+    power_w: float | None = None
+    num_gpus: float = 0.0
+    num_cpus: float = 1.0
+    replicas: int = 1
+    protocol: str | None = None
+    base_url: str | None = None
+    api_model: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 1
+    timeout_s: float | None = None
+    retries: int = 0
+
+    @property
+    def hosted(self) -> bool:
+        """Whether this model is a hosted editing API called at run time."""
+        return self.protocol is not None
 
     def cost_usd(self, latency_s: float | None) -> float | None:
         """Cost of one image: the price per image, or latency × price per GPU-hour."""
@@ -147,6 +185,10 @@ def build_editor(spec: ModelSpec) -> Editor:
     where = f"model {spec.name!r}"
     if spec.kind in ("classical", "baseline"):
         return _classical(spec, where)
+    if spec.hosted:
+        from .api import hosted_editor
+
+        return hosted_editor(spec)
     if spec.kind == "diffusers":
         from .diffusers_editors import DiffusersEditor, ModelLoadError
 
@@ -224,14 +266,15 @@ def _spec(table: Any, n: int, base_dir: Path, source: str) -> ModelSpec:
     prices = {k: _price(table, k, where) for k in ("price_per_image", "price_per_gpu_hour")}
     if None not in prices.values():
         raise ConfigError(f"{where}: give price_per_image or price_per_gpu_hour, not both")
-    path = _path(kind, text["path"], text["hub_id"], base_dir, where)
+    api = api_fields(table, kind, where)
+    path = None if api else _path(kind, text["path"], text["hub_id"], base_dir, where)
     return ModelSpec(
         name=name, kind=kind, version=text["version"], provider=text["provider"] or "",
         path=path, hub_id=text["hub_id"], pipeline=text["pipeline"] or "auto",
         settings=MappingProxyType(dict(settings)), hardware=text["hardware"] or "",
         tasks=frozenset(tasks) if tasks is not None else None,
         device=text["device"] or "auto", dtype=text["dtype"] or "auto",
-        description=text["description"] or "", **prices,
+        description=text["description"] or "", **prices, **resources(table, where), **api,
     )
 
 

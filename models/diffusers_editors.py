@@ -319,6 +319,14 @@ class DiffusersEditor:
             result = Image.composite(result, source, mask)
         return result
 
+    def run_info(self, request: EditRequest) -> dict[str, Any]:
+        """What an edit of ``request`` runs with: dtype, denoising steps, working size."""
+        multiple = size_multiple(self._pipeline) if self._pipeline is not None else 8
+        width, height = working_size(request.source.size, self.settings["size"], multiple)
+        steps = self._call_settings.get("num_inference_steps")
+        return {"dtype": self.settings["dtype"], "steps": int(steps) if steps is not None else None,
+                "resolution": f"{width}x{height}"}
+
     def _request_arguments(
         self, request: EditRequest, source: Image.Image, mask: Image.Image | None,
         width: int, height: int,

@@ -225,7 +225,10 @@ def test_tiny_pipeline_and_failures_resumed(arena, tmp_path, tiny_folders):
 
     got = {(r["key"], r["name"]): r for r in outputs(arena)}
     pix = got[(scenes[0].key, "tiny-pix2pix")]
-    assert pix["device"] == "cpu" and pix["threads"] == 1 and pix["peak_memory_mb"] is None
+    assert pix["device"] == "cpu" and pix["threads"] == 1
+    assert pix["peak_memory_mb"] > 50  # the process's peak resident memory, weights included
+    assert (pix["dtype"], pix["steps"], pix["resolution"]) == ("float32", 2, "64x64")
+    assert pix["calls"] in (2, 3) and pix["warmup_calls"] in (0, 1)  # memory run + 1 repeat
     assert pix["cost_usd"] == pytest.approx(pix["latency_s"] / 3600 * 3.6)
     assert pix["settings"]["steps"] == 2 and pix["settings"]["pipeline"].endswith("Pix2PixPipeline")
     api = got[(scenes[0].key, "api-editor")]
