@@ -79,14 +79,17 @@ def test_leaderboard_counts_votes_per_task(client):
         r = client.post("/api/votes", json={"impression_id": pair["impression_id"],
                                             "token": pair["token"], "choice": "left"})
         assert r.status_code == 201
-    boards = client.get("/api/leaderboard", params={"task": "text_edit"}).json()["leaderboards"]
+    defended = client.get("/api/leaderboard", params={"task": "text_edit"}).json()
+    assert "too new to be checked" in defended["note"] and defended["voters"]["mode"] == "defended"
+    boards = client.get("/api/leaderboard", params={"task": "text_edit", "voters": "all"}
+                        ).json()["leaderboards"]
     assert [b["task"] for b in boards] == ["text_edit"]
     board = boards[0]
     assert board["votes"] >= 6
     rows = board["rows"]
     assert rows and all({"model", "score", "ci_low", "ci_high", "rank", "votes"} <= set(r) for r in rows)
     assert all(r["ci_low"] <= r["score"] <= r["ci_high"] for r in rows)
-    overall = client.get("/api/leaderboard").json()["leaderboards"]
+    overall = client.get("/api/leaderboard", params={"voters": "all"}).json()["leaderboards"]
     assert overall[0]["task"] == "overall" and overall[0]["votes"] >= board["votes"]
 
 

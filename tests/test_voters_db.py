@@ -62,7 +62,8 @@ def test_report_from_sql_aggregates(crowd_db):
 def test_leaderboards_without_flagged_voters(crowd_db):
     result = voter_leaderboards("exclude", engine=crowd_db.engine)
     overall = result["leaderboards"][0]
-    assert overall["task"] == "overall" and overall["votes"] == 4000 + 1   # + the anonymous vote
+    assert overall["task"] == "overall" and overall["votes"] == 4140 + 1   # votes cast, + anonymous
+    assert overall["effective_votes"] == 4000 + 1                          # those the fit counted
     assert result["voters"]["flagged"] == 2 and result["voters"]["excluded_votes"] == 140
     for row in overall["rows"]:
         assert {"rank_all", "score_all", "rank_change"} <= set(row)

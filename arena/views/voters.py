@@ -13,23 +13,27 @@ model stood with all votes, so moves are visible.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from arena.collect.checks import BASELINE_KIND
 from arena.store.catalog import model_names
-from arena.store.schema import Impression, Model, Vote
+from arena.store.schema import Impression, Model, Vote, Voter, utcnow
 from arena.views.cubes import count_rows, cubes_from_rows
 from arena.views.leaderboard import OVERALL, battle_cubes
 from scoring.data import Comparisons
 from scoring.errors import ScoringError
 from scoring.voters import MODES, Settings, VoterData, VoterReport, assess_voters
+from scoring.voters.report import PROVISIONAL_WEIGHT
 
 #: A vote faster than this (ms) counts as too fast to have compared two edits.
 FAST_MS = 1500.0
+#: The per-voter gate of decisive votes (scoring.voters.Settings.min_decisive).
+MIN_DECISIVE = Settings().min_decisive
 TABLE_COLUMNS = ("voter", "votes", "decisive", "flagged", "reliability", "weight", "reasons")
 
 
@@ -38,18 +42,48 @@ class NoVotersError(ScoringError):
 
 
 # -- reading ----------------------------------------------------------------------------------
-def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS) -> VoterData:
-    """Everything voter quality needs from the database, aggregated in SQL."""
+def pool_aliases(engine: Engine, rows: Mapping[str, np.ndarray], gate: int = MIN_DECISIVE
+                 ) -> dict[str, str]:
+    """Identities under the decisive-vote gate, pooled by the keyed hash of the address they
+    were issued to: voter id -> ``pool:<hash>`` for every pool of two or more (DESIGN.md §4), so
+    a swarm of short-lived ids from one client is tested as one voter."""
+    decisive = np.isin(rows["choice"], ("left", "right"))
+    voters, inverse = np.unique(rows["voter"].astype(str), return_inverse=True)
+    per_voter = np.bincount(inverse, rows["count"] * decisive, len(voters))
+    young = {str(x) for x, n in zip(voters, per_voter) if x and n < gate}
+    if not young:
+        return {}
+    with engine.connect() as conn:
+        hashes = conn.execute(select(Voter.id, Voter.address_hash)
+                              .where(Voter.address_hash.is_not(None))).all()
+    pools: dict[str, list[str]] = {}
+    for voter, address in hashes:
+        if voter in young:
+            pools.setdefault(address, []).append(voter)
+    return {v: f"pool:{address[:12]}" for address, members in pools.items() if len(members) > 1
+            for v in members}
+
+
+def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS, pool: bool = True) -> VoterData:
+    """Everything voter quality needs from the database, aggregated in SQL.
+
+    With ``pool``, identities too new to be tested alone are pooled by client address
+    (:func:`pool_aliases`); the report names the pool, and its weights apply to every member.
+    """
     rows = count_rows(engine, include_repeats=True)
     known = rows["voter"] != ""
     if not known.any():
         raise NoVotersError("no votes with a voter id in the database")
+    aliases = pool_aliases(engine, rows) if pool else {}
+    alias = np.vectorize(lambda x: aliases.get(x, x), otypes=[object]) if aliases else None
+    label = (lambda col: alias(np.asarray(col, dtype=object))) if alias else (lambda col: col)
     names = model_names(engine)
     ids = np.array(sorted(names), dtype=np.int64)
     models = tuple(names[i] for i in ids)
-    data = VoterData.from_rows(rows["voter"][known], np.searchsorted(ids, rows["left"][known]),
+    data = VoterData.from_rows(label(rows["voter"][known]), np.searchsorted(ids, rows["left"][known]),
                                np.searchsorted(ids, rows["right"][known]), rows["choice"][known],
                                rows["count"][known], task=rows["task"][known], models=models)
+    data = replace(data, aliases=aliases)
     v = Vote.__table__.c
     with engine.connect() as conn:
         timing = conn.execute(
@@ -58,13 +92,24 @@ def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS) -> VoterData:
             .where(v.voter_id.is_not(None)).group_by(v.voter_id)).all()
         retests = conn.execute(_retest_query()).all()
         golds = conn.execute(_gold_query()).all()
+        shown = conn.execute(_exposure_query()).all()
+    if aliases:
+        timing = [(aliases.get(r[0], r[0]), *r[1:]) for r in timing]
+        retests = [(aliases.get(r[0], r[0]), *r[1:]) for r in retests]
+        golds = [(aliases.get(r[0], r[0]), *r[1:]) for r in golds]
+        shown = [(aliases.get(r[0], r[0]), *r[1:]) for r in shown]
     index = {x: k for k, x in enumerate(data.voters)}
     timed = np.zeros(data.n_voters, np.int64)
     fast = np.zeros(data.n_voters, np.int64)
     for voter, n_timed, n_fast in timing:
         if voter in index:
-            timed[index[voter]], fast[index[voter]] = n_timed, n_fast or 0
+            k = index[voter]
+            timed[k], fast[k] = timed[k] + n_timed, fast[k] + (n_fast or 0)
     data = data.with_durations(timed, fast, fast_ms)
+    if shown:
+        voter, left, right, voted, count = map(list, zip(*shown))
+        data = data.with_exposure(voter, np.searchsorted(ids, left), np.searchsorted(ids, right),
+                                  np.array(voted, dtype=bool), count)
     retests = [r for r in retests if r[0] in index]
     if retests:
         voter, first, again, swapped, count = map(list, zip(*retests))
@@ -80,6 +125,20 @@ def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS) -> VoterData:
     else:
         data = data.with_gold([], np.array([], dtype=np.int64), np.array([], dtype=bool))
     return data
+
+
+def _exposure_query():
+    """Pairs shown in the public arena that ended (voted, skipped or expired), per voter and
+    pair of models: (voter, left model, right model, voted, count)."""
+    i = Impression.__table__.c
+    v = Vote.__table__.c
+    voted = v.id.is_not(None).label("voted")
+    return (select(i.voter_id, i.left_model_id, i.right_model_id, voted, func.count())
+            .select_from(Impression.__table__.outerjoin(Vote.__table__, v.impression_id == i.id))
+            .where(i.voter_id.is_not(None), i.session_id.is_(None), i.expires_at.is_not(None),
+                   or_(v.id.is_not(None), i.ended.in_(("skipped", "expired")),
+                       i.expires_at < utcnow()))
+            .group_by(i.voter_id, i.left_model_id, i.right_model_id, voted))
 
 
 def _retest_query():
@@ -165,12 +224,18 @@ def reweight(cubes: Mapping[str, Comparisons], report: VoterReport, mode: str,
 
 
 def compare_boards(base: dict[str, Any], adjusted: dict[str, Any]) -> dict[str, Any]:
-    """``adjusted`` with, per row, the rank and score the model had in ``base``."""
+    """``adjusted`` with, per row, the rank and score the model had in ``base``; ``votes``
+    stay the votes cast (those of ``base``), ``effective_votes`` are what the fit counted
+    once voters were weighted."""
     before = {b["task"]: {r["model"]: r for r in b["rows"]} for b in base["leaderboards"]}
+    cast = {b["task"]: b["votes"] for b in base["leaderboards"]}
     for board in adjusted["leaderboards"]:
         old = before.get(board["task"], {})
+        board["effective_votes"], board["votes"] = board["votes"], cast.get(board["task"], board["votes"])
         for row in board["rows"]:
             prev = old.get(row["model"])
+            if prev is not None and "votes" in row:
+                row["effective_votes"], row["votes"] = row["votes"], prev["votes"]
             row["rank_all"] = prev["rank"] if prev else None
             row["score_all"] = prev["score"] if prev else None
             row["rank_change"] = (prev["rank"] - row["rank"]) if prev else None
@@ -213,10 +278,29 @@ def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | N
     else:
         result = compare_boards(base, leaderboards(reweight(cubes, report, mode, labels), **options))
     weights = report.weights(mode)
+    provisional = (weights > 0) & (weights < 1) if mode == "defended" else np.zeros(len(weights), bool)
     result["voters"] = {"mode": mode, "flagged": int(report.flagged.sum()),
                         "excluded_votes": int(round(float(report.votes[weights == 0].sum()))),
+                        "provisional": int(provisional.sum()),
+                        "provisional_votes": int(round(float(report.votes[provisional].sum()))),
+                        "provisional_weight": PROVISIONAL_WEIGHT if mode == "defended" else None,
+                        "pooled_identities": len(report.aliases),
                         "voters": int(len(report.voters))}
+    if mode == "defended":
+        result["note"] = defended_note(result["voters"])
     return result
+
+
+def defended_note(summary: Mapping[str, Any]) -> str:
+    """What the default board did with the votes, in a sentence or two."""
+    left_out = (f"{summary['flagged']} flagged voter(s) are left out ({summary['excluded_votes']} "
+                "votes)" if summary["flagged"] else "No voter is flagged")
+    young = (f"; {summary['provisional']} identities too new to be checked count "
+             f"{summary['provisional_weight']:g} each ({summary['provisional_votes']} votes)"
+             if summary["provisional"] else "")
+    pooled = (f"; {summary['pooled_identities']} new identities from shared addresses are "
+              "checked together" if summary["pooled_identities"] else "")
+    return f"{left_out}{young}{pooled}. All votes: voters=all."
 
 
 # -- the organiser's view ---------------------------------------------------------------------

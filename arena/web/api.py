@@ -7,7 +7,7 @@ their images are served under URLs of that impression alone (:mod:`arena.collect
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -83,9 +83,14 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         return JSONResponse(answer, status_code=201 if created else 200)
 
     @router.get("/api/leaderboard", responses=errors(404, 422))
-    def leaderboard(task: str | None = None) -> dict[str, Any]:
+    def leaderboard(task: str | None = None,
+                    voters: Literal["defended", "all", "exclude", "weighted"] = "defended"
+                    ) -> dict[str, Any]:
+        """The ``rank`` JSON: by default the defended board (flagged voters left out,
+        identities too new to be checked down-weighted; its ``note`` says how many)."""
         task = _check_task(arena, task, allow_any=False)
-        return boards_of(arena, [task] if task else None)[0]
+        result, note = boards_of(arena, [task] if task else None, voters)
+        return {**result, "note": result.get("note") or note or None} if voters != "all" else result
 
     @router.get("/api/pareto", responses=errors(404, 422))
     def pareto(task: str | None = None) -> dict[str, Any]:

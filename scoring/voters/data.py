@@ -92,6 +92,10 @@ class VoterData:
         repeated answer mapped back to the first showing's sides).
     gold : ndarray, shape (n_voters, 3), or None
         Gold pairs: correct answers, wrong answers, and tie or both_bad answers.
+    exposure : ndarray, shape (n_voters, n_models, 2), or None
+        Pairs shown to each voter that showed each model, and of those the ones voted on
+        (the rest were skipped or left to expire); ``exposure_totals`` (n_voters, 2) counts
+        each pair once.
     """
 
     voters: tuple
@@ -107,6 +111,11 @@ class VoterData:
     fast_ms: float = 1500.0
     retest: np.ndarray | None = None
     gold: np.ndarray | None = None
+    exposure: np.ndarray | None = None
+    exposure_totals: np.ndarray | None = None
+    #: Identities whose votes are assessed under another label (e.g. a pool of identities
+    #: too new to be tested one by one, from one client address): original -> label.
+    aliases: dict | None = None
 
     def __post_init__(self):
         n = len(self.voter)
@@ -250,6 +259,23 @@ class VoterData:
         w = None if count is None else np.asarray(count, dtype=float)
         table = np.bincount(vc * 3 + outcome, weights=w, minlength=self.n_voters * 3)
         return replace(self, gold=table.reshape(self.n_voters, 3))
+
+    def with_exposure(self, voter, left, right, voted, count=None) -> "VoterData":
+        """Attach the pairs each voter was shown: per row the voter, both models (indices into
+        ``models``), whether the pair was voted on, and an optional count. Rows of voters with
+        no vote at all are left out (there is nothing of theirs to weigh)."""
+        known = {v: k for k, v in enumerate(self.voters)}
+        keep = np.fromiter((x in known for x in voter), bool, len(voter))
+        vc = np.fromiter((known[x] for x, k in zip(voter, keep) if k), np.intp, int(keep.sum()))
+        li, ri = np.asarray(left)[keep], np.asarray(right)[keep]
+        done = np.asarray(voted, dtype=bool)[keep]
+        w = np.ones(len(vc)) if count is None else np.asarray(count, dtype=float)[keep]
+        v, m = self.n_voters, self.n_models
+        shown = np.bincount(vc * m + li, w, v * m) + np.bincount(vc * m + ri, w, v * m)
+        hit = np.bincount(vc * m + li, w * done, v * m) + np.bincount(vc * m + ri, w * done, v * m)
+        totals = np.stack([np.bincount(vc, w, v), np.bincount(vc, w * done, v)], axis=1)
+        exposure = np.stack([shown.reshape(v, m), hit.reshape(v, m)], axis=2)
+        return replace(self, exposure=exposure, exposure_totals=totals)
 
     def with_durations(self, timed, fast, fast_ms: float) -> "VoterData":
         """Attach per-voter duration counts already aggregated (e.g. by SQL)."""

@@ -11,7 +11,9 @@ The result, :class:`VoterReport`, has one entry per voter: votes, flags with rea
 can read, Crowd-BT reliability, and the weight to refit leaderboards with
 (:meth:`VoterReport.weights`: ``"all"`` 1 for everyone, ``"exclude"`` 0 for flagged voters,
 ``"weighted"`` 0 for flagged voters and ``max(0, 2 * reliability - 1)`` for the rest, the
-share of a Crowd-BT voter's answers that carries the crowd's preference).
+share of a Crowd-BT voter's answers that carries the crowd's preference; ``"defended"``, the
+default board, 0 for flagged voters and :data:`PROVISIONAL_WEIGHT` for identities below the
+decisive-vote gate, which no check can test yet).
 """
 from __future__ import annotations
 
@@ -26,8 +28,13 @@ from ..errors import ScoringError
 from . import detectors as det
 from .consensus import fit_consensus
 from .data import VoterData
+from .selective import reason as selective_reason
+from .selective import selective
 
-MODES = ("all", "exclude", "weighted")
+MODES = ("all", "exclude", "weighted", "defended")
+#: Weight of an identity too new to be checked (under the decisive-vote gate) on the
+#: ``defended`` board: a swarm of fresh identities cannot outweigh checked voters.
+PROVISIONAL_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,9 @@ class Settings:
     gold_floor: float = 0.60
     min_gold: int = 5
     use_durations: bool = True
+    selective_floor: float = 0.30
+    min_shown: int = 20
+    min_unvoted: int = 5
 
     def validate(self) -> None:
         if not 0 < self.alpha < 1:
@@ -95,6 +105,8 @@ class VoterReport:
     summary: dict
     settings: Settings
     consensus_theta: np.ndarray = field(repr=False, default=None)
+    #: Identities assessed under another label (a pool of new identities from one address).
+    aliases: dict = field(repr=False, default_factory=dict)
 
     def weights(self, mode: str = "exclude") -> np.ndarray:
         """Refit weight per voter for ``mode`` in :data:`MODES`."""
@@ -104,6 +116,8 @@ class VoterReport:
         if mode == "all":
             return w
         w[self.flagged] = 0.0
+        if mode == "defended":
+            w[(self.decisive < self.settings.min_decisive) & ~self.flagged] = PROVISIONAL_WEIGHT
         if mode == "weighted":
             rel = np.where(np.isfinite(self.reliability), np.clip(2 * self.reliability - 1, 0, 1), 1.0)
             w = np.where(self.flagged, 0.0, rel)
@@ -113,7 +127,8 @@ class VoterReport:
         """Weights aligned with other voter ``labels`` (voters not in the report get 1)."""
         w = self.weights(mode)
         index = {v: k for k, v in enumerate(self.voters)}
-        return np.array([w[index[x]] if x in index else 1.0 for x in labels])
+        alias = self.aliases.get
+        return np.array([w[index[alias(x, x)]] if alias(x, x) in index else 1.0 for x in labels])
 
     def rows(self, *, flagged_only: bool = False) -> list[dict]:
         """One JSON-ready dict per voter, flagged voters first, then by votes.
@@ -193,6 +208,8 @@ def _reason(check: det.Check, k: int, data: VoterData) -> str:
         return (f"chose the unedited image over a clean edit in {n - c} of {n} gold pairs "
                 f"(accuracy {100 * c / n:.0f}%, 95% interval {100 * d['low'][k]:.0f}-"
                 f"{100 * d['high'][k]:.0f}%; {_fmt_z(z)})")
+    if check.name == "selective":
+        return selective_reason(check, k, data, _fmt_z)
     raise ScoringError(f"unknown check {check.name}")  # pragma: no cover
 
 
@@ -213,6 +230,7 @@ def _run_checks(data: VoterData, weight, s: Settings):
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
               det.gold(data, s.gold_p0, s.gold_floor, s.min_gold),
               det.retest(data, s.retest_p0, s.retest_floor, s.min_retests),
+              selective(data, s.selective_floor, s.min_shown, s.min_unvoted),
               fit, rel]
     return cons, [c for c in checks if c is not None]
 
@@ -295,9 +313,13 @@ def assess_voters(data: VoterData, settings: Settings | None = None, **overrides
     fav = by_name["favouritism"]
     favoured = np.array([data.models[int(m)] for m in fav.detail["model"]], dtype=object)
     stats["favoured_model"] = np.where(fav.tested, favoured, None)
+    if "selective" in by_name:
+        sel = by_name["selective"]
+        sought = np.array([data.models[int(m)] for m in sel.detail["model"]], dtype=object)
+        stats["sought_model"] = np.where(sel.tested, sought, None)
     return VoterReport(tuple(data.voters), data.votes(), data.decisive(), tested, flagged,
                        tuple(reasons), tuple(names), by_name["reliability"].effect, stats,
-                       summary, s, cons.theta)
+                       summary, s, cons.theta, dict(data.aliases or {}))
 
 
 def _summary(data, checks, hits, tested, flagged, per_test, rounds, s) -> dict:

@@ -1,6 +1,7 @@
-"""The Leaderboard tab: per-task Bradley-Terry scores with 95% intervals and latencies, with a
-choice of all votes or flagged voters set aside, and agreement between tasks and with a board
-from elsewhere."""
+"""The Leaderboard tab: per-task Bradley-Terry scores with 95% intervals and latencies, on the
+defended board by default (flagged voters left out, identities too new to be checked counted
+at a quarter), all votes one click away; and agreement between tasks and with a board from
+elsewhere."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,8 @@ from arena.web.ui.task_menus import TaskMenus
 from scoring.errors import ScoringError
 
 HEADERS = ["Rank", "Model", "Score", "95% CI", "Votes", "Both bad", "Median latency", "Rank change"]
-MODES = {"All votes": "all", "Flagged voters excluded": "exclude", "Reliability-weighted": "weighted"}
+MODES = {"Defended (default)": "defended", "All votes": "all", "Flagged voters excluded": "exclude",
+         "Reliability-weighted": "weighted"}
 TASK_HEADERS = ["Task", "Task", "Models in common", "Kendall tau-b", "Spearman", "Top-3 overlap"]
 SHIFT_HEADERS = ["Model", "Position here", "Position there", "Shift"]
 
@@ -27,7 +29,7 @@ def _median(values: dict[str, float]) -> float | None:
     return ordered[len(ordered) // 2] if ordered else None
 
 
-def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[list[Any]], str]:
+def leaderboard_rows(arena: Arena, task: str, mode: str = "defended") -> tuple[list[list[Any]], str]:
     """Table rows for one task and a summary (votes, position bias, warnings)."""
     result, note = boards_of(arena, [task], mode)
     board = result["leaderboards"][0]
@@ -50,7 +52,8 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "all") -> tuple[list[l
         summary += (f" Position bias: between equal models the left image wins "
                     f"{100 * bias['p_left']:.0f}% (95% CI {100 * bias['p_left_low']:.0f}–"
                     f"{100 * bias['p_left_high']:.0f}%); scores are corrected for it.")
-    notes = [_sentence(text) for text in [note, *board.get("warnings", [])] if text]
+    notes = [_sentence(text) for text in [result.get("note"), note, *board.get("warnings", [])]
+             if text]
     if notes:
         summary += "\n\n" + "\n".join(f"- {text}" for text in notes)
     return rows, summary
@@ -95,7 +98,7 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Leaderboard tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="board-task")
-        mode = gr.Radio(choices=list(MODES.items()), value="all", label="Votes")
+        mode = gr.Radio(choices=list(MODES.items()), value="defended", label="Votes")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown("")
     table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="board")
