@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _pragmas(dbapi_connection, _record):  # pragma: no cover - run by SQLAlchemy
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -43,6 +44,15 @@ def _create_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         SQLModel.metadata.create_all(conn)
+
+
+def sqlite_synchronous() -> str:
+    """``$ARENA_SQLITE_SYNC``: ``NORMAL`` (default: in WAL mode a power cut may lose the last
+    commits, never corrupt the file) or ``FULL`` (every commit reaches the disk first)."""
+    value = os.environ.get("ARENA_SQLITE_SYNC", "NORMAL").strip().upper()
+    if value not in ("NORMAL", "FULL"):
+        raise SystemExit("ARENA_SQLITE_SYNC must be NORMAL or FULL")
+    return value
 
 
 def make_engine(url: str | None = None) -> Engine:
