@@ -162,3 +162,24 @@ def test_live_tab_starts_a_session(tmp_path):
     for wrong in (None, "", "nope"):
         refused = start_session(arena, "recolor", "http://h", wrong)
         assert "needs the organiser key" in refused and "/live/" not in refused
+
+
+def test_a_phone_learns_of_the_next_round_by_a_long_poll(client, live_url):
+    import threading
+    import time
+
+    made = start(client)
+    code, presenter = made["code"], {"X-Presenter-Token": made["presenter_token"]}
+    timer = threading.Timer(1.0, lambda: httpx.post(f"{live_url}/api/live/{code}/next",
+                                                    headers=presenter, timeout=30))
+    timer.start()
+    began = time.monotonic()
+    woke = client.get(f"/api/live/{code}/wait", params={"round": 0, "state": "open"}).json()
+    waited = time.monotonic() - began
+    timer.join()
+    assert woke == {"code": code, "round": 1, "state": "open"} and 0.9 < waited < 10
+    began = time.monotonic()          # a phone that is behind is answered at once
+    assert client.get(f"/api/live/{code}/wait", params={"round": 0, "state": "open"}).json()["round"] == 1
+    assert time.monotonic() - began < 2
+    assert client.get("/api/live/ZZZZZZ/wait").status_code == 404
+    assert client.get(f"/api/live/{code}/wait", params={"round": -1}).status_code == 422

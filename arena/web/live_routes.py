@@ -15,7 +15,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,7 @@ from arena.context import Arena
 from arena.store.organiser import WHERE, is_organiser
 from arena.web.contract import LIVE_BODY, VOTE_BODY, errors, json_body
 from arena.web.guards import json_object
+from arena.web.live_watch import LiveWatch
 from arena.web.visitors import Visitors
 
 JOINING_BODY = {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}}
@@ -117,6 +118,18 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
             return _call(live.presenter_state, arena, code)
         voter = _call(seat, request, response, code)
         return {**_call(live.state, arena, code, voter), "seat": voter is not None}
+
+    watch = LiveWatch(arena)
+
+    @router.get("/api/live/{code}/wait", responses=errors(404, 422))
+    async def wait(code: str, round: int = Query(0, ge=0, le=2**31 - 1),
+                   state: str = Query("open", max_length=20)) -> dict[str, Any]:
+        """Answers once the session's round or state differs from those given (a long poll,
+        served from memory), or after about 25 s with them unchanged."""
+        try:
+            return await watch.wait(code, round, state)
+        except VoteError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
 
     @router.get("/api/live/{code}/tally", responses=errors(403, 404))
     def tally(code: str, x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:

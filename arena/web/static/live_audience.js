@@ -1,5 +1,5 @@
 // Audience page of a live session: one pair per round, four vote buttons, the reveal.
-// Polls the session every 2 s; every value from the server is set with textContent or src.
+// Learns of new rounds by a long poll; every value from the server is set with textContent or src.
 // The phone's seat is a cookie the server sets on the first poll (one counted vote per round).
 (function () {
   "use strict";
@@ -78,25 +78,38 @@
     else if (!open && (r || tooLate)) note("Voting on this round has ended.", "err");
   }
 
-  function schedule(ms) {
+  function schedule(ms, fn) {
     clearTimeout(timer);
-    timer = setTimeout(poll, ms);
+    timer = setTimeout(fn || poll, ms);
   }
 
+  // The whole state once, then a long poll that answers when the round or its state changes
+  // (served from the server's memory), so a waiting hall costs next to nothing.
   function poll() {
-    if (document.hidden) { schedule(2000); return; }
     fetch(base, { cache: "no-store", credentials: "same-origin" })
       .then(function (r) {
         if (r.status === 404) throw new Error("gone");
         if (!r.ok) throw new Error("status " + r.status);
         return r.json();
       })
-      .then(function (s) { render(s); schedule(2000); })
+      .then(function (s) { render(s); schedule(0, watch); })
       .catch(function (e) {
         if (e.message === "gone") { $("status").textContent = "This session no longer exists."; return; }
         $("status").textContent = "Reconnecting…";
         schedule(4000);
       });
+  }
+
+  function watch() {
+    if (!view) { poll(); return; }
+    var url = base + "/wait?round=" + encodeURIComponent(view.round) + "&state=" + encodeURIComponent(view.state);
+    fetch(url, { cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+      .then(function (w) {
+        if (w.round !== view.round || w.state !== view.state) poll();
+        else schedule(0, watch);
+      })
+      .catch(function () { schedule(4000); });
   }
 
   function vote(choice) {
