@@ -5,6 +5,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Most tests vote as fast as a script can; the look-time rule has its own test, which sets it.
+os.environ.setdefault("ARENA_MIN_LOOK_MS", "0")
 
 import secrets  # noqa: E402
 

@@ -176,3 +176,16 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(monkeypatch):
     assert client_address("10.1.2.3", "198.51.100.1, 10.0.0.7") == "198.51.100.1"
     assert client_address("10.1.2.3", "1.2.3.4, 198.51.100.1") == "198.51.100.1"   # spoofed head
     assert client_address("203.0.113.9", "198.51.100.1") == "203.0.113.9"          # untrusted peer
+
+
+def test_a_vote_faster_than_a_look_is_refused(app_client, monkeypatch):
+    import time
+
+    monkeypatch.setenv("ARENA_MIN_LOOK_MS", "400")
+    pair = app_client.get("/api/pair").json()
+    hasty = app_client.post("/api/votes", json=vote_body(pair))
+    assert hasty.status_code == 409 and "faster than the pair could be looked at" in hasty.json()["detail"]
+    with app_client.arena.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Vote.__table__)).scalar_one() == 0
+    time.sleep(0.45)
+    assert app_client.post("/api/votes", json=vote_body(pair)).status_code == 201

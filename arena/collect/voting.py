@@ -25,6 +25,8 @@ from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Ou
 
 TTL_ENV = "ARENA_PAIR_TTL_S"
 DEFAULT_TTL_S = 600.0
+LOOK_ENV = "ARENA_MIN_LOOK_MS"
+DEFAULT_LOOK_MS = 400.0
 #: Largest impression id a vote may name (the id column is a 32-bit integer on PostgreSQL).
 MAX_ID = 2**31 - 1
 
@@ -49,6 +51,12 @@ class InvalidVote(VoteError):
 
 class PairClosed(VoteError):
     """The pair was skipped or has expired: it no longer takes a vote."""
+
+    status = 409
+
+
+class TooFast(VoteError):
+    """A vote that came before anyone could have looked at the pair."""
 
     status = 409
 
@@ -212,6 +220,22 @@ def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Impre
     return imp
 
 
+def min_look_s() -> float:
+    """Seconds a pair must have been out before its vote counts (``$ARENA_MIN_LOOK_MS``,
+    default 400 ms): no one compares two edits faster, and a script that answers at once, or
+    a second key press landing on the next pair, is refused."""
+    try:
+        return max(0.0, float(os.environ.get(LOOK_ENV, DEFAULT_LOOK_MS))) / 1000
+    except ValueError:
+        return DEFAULT_LOOK_MS / 1000
+
+
+def _refuse_unseen(imp: Impression) -> None:
+    issued = imp.issued_at if imp.issued_at.tzinfo else imp.issued_at.replace(tzinfo=timezone.utc)
+    if (utcnow() - issued).total_seconds() < min_look_s():
+        raise TooFast("this vote came faster than the pair could be looked at: try again")
+
+
 def _refuse_closed(arena: Arena, imp: Impression) -> None:
     if imp.ended not in (None, "voted"):
         raise PairClosed(f"this pair was {imp.ended}: ask for a new one")
@@ -234,6 +258,7 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
     if imp.ended == "voted":
         return receipt(arena, imp), False
     _refuse_closed(arena, imp)
+    _refuse_unseen(imp)
     values = dict(impression_id=imp.id, voter_id=imp.voter_id, task=imp.task,
                   left_model_id=imp.left_model_id, right_model_id=imp.right_model_id,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
