@@ -11,7 +11,8 @@ Prints, per habit and task, the target's place on the defended board before and 
 same on the board of all votes (the undefended peer, from the same votes), the share of the
 rigged votes that still counted at full weight, and how many pair requests got 429. Request
 rate limits are raised for the attacker here (they are tested on their own), so the figures
-show what the voter checks do; the identity limit stays at its default.
+show what the voter checks do; the identity limit stays at its default, and the look time is
+off (a script that waits 400 ms per pair is slowed, not stopped).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--habits", nargs="+", default=["one", "rotate", "none"])
     args = parser.parse_args()
     os.environ["ARENA_RATE_PER_ADDRESS"] = "1000"
+    os.environ["ARENA_MIN_LOOK_MS"] = "0"     # every simulated person answers at once
     from attack_run import TASKS, build_demo_copy, run
 
     with tempfile.TemporaryDirectory() as tmp:
