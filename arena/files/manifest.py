@@ -19,7 +19,8 @@ Paths are relative to the manifest's folder and may not leave it. Text values ma
 characters, and ``task``, ``model``, ``version`` and ``item`` are held to the database's lengths
 (:data:`LIMITS`), so a manifest is refused the same way on SQLite and PostgreSQL before either
 sees it. Rows are numbered by their line in the file (a CSV's header is line 1); records of a
-JSON list by position. JSONL and CSV are read as they stream by; a JSON list is read whole.
+JSON list by position. Every format is read as it streams by (a JSON list element by element,
+:mod:`arena.files.jsonlist`), so memory does not grow with the file.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from arena.files.jsonlist import iter_json_list
 from arena.store.schema import Item, Model, Task
 
 COLUMNS = ("task", "model", "version", "kind", "provider", "output", "item", "source",
@@ -103,8 +105,8 @@ def _json(text: str) -> Any:
 
 
 def _records(path: Path) -> Iterator[tuple[str, Any]]:
-    """(row label, record) pairs, read as the file streams by (a JSON list is read whole);
-    raises ValueError for a file that cannot be parsed at all."""
+    """(row label, record) pairs, read as the file streams by; raises ValueError for a file
+    that cannot be parsed (a JSON list that breaks after some records, too)."""
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".csv"):
         raise ValueError("use a .jsonl, .json or .csv manifest")
@@ -119,10 +121,7 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
                     except ValueError as exc:
                         yield f"line {n}", exc
         elif suffix == ".json":
-            data = _json("".join(_lines(fh)))
-            if not isinstance(data, list):
-                raise ValueError("a .json manifest is a list of records")
-            for n, record in enumerate(data, start=1):
+            for n, record in enumerate(iter_json_list(fh), start=1):
                 yield f"record {n}", record
         else:
             reader = csv.DictReader(_lines(fh))
@@ -222,7 +221,7 @@ def parse_row(record: Any, root: Path, where: str) -> ManifestRow:
 
 def iter_manifest(path: str | Path) -> Iterator[ManifestRow | tuple[str, str]]:
     """Each row of a manifest as it is read: a :class:`ManifestRow`, or (row label, message)
-    for a malformed one. Memory stays bounded for JSONL and CSV however long the file.
+    for a malformed one. Memory stays bounded however long the file.
 
     Raises
     ------
