@@ -23,6 +23,16 @@ answers according to a type:
     votes of an ordinary voter.
 ``tie_spammer``
     Answers tie or both bad 80% of the time, honestly otherwise.
+``subtle_rigger``
+    Honest on most votes; a share ``subtle_focus`` of its votes seek the target and pick it
+    (the honest votes that happen to show the target are honest too).
+``sybil``
+    One of a swarm of short-lived identities, each casting exactly ``sybil_votes`` votes that
+    seek the target (``sybil_focus``) and pick it whenever it is shown.
+``taste``
+    An honest voter with a consistent liking for one model family (the ``taste_family``
+    weakest models, :attr:`Crowd.family`): those models' strengths are ``taste_boost`` logits
+    higher for this voter, on every pair, and the voter is consensus-like elsewhere.
 
 Votes per voter are skewed (log-normal weights, every voter at least one vote), like real
 arenas where a few voters cast most votes. Everything is drawn from one seeded generator, so a
@@ -42,15 +52,17 @@ from .bradley_terry import BASE_SCORE, SCALE
 from .errors import ScoringError
 
 VOTER_TYPES = ("honest", "noisy", "random", "always_left", "anti_consensus", "rigger",
-               "tie_spammer")
-#: Voter types a voter-quality screen should flag (``noisy`` voters are honest but careless).
-BAD_TYPES = ("random", "always_left", "anti_consensus", "rigger", "tie_spammer")
+               "tie_spammer", "subtle_rigger", "sybil", "taste")
+#: Voter types a voter-quality screen should flag (``noisy`` and ``taste`` voters are honest).
+BAD_TYPES = ("random", "always_left", "anti_consensus", "rigger", "tie_spammer",
+             "subtle_rigger", "sybil")
 DEFAULT_MIX = {"honest": 0.80, "noisy": 0.06, "random": 0.04, "always_left": 0.02,
                "anti_consensus": 0.02, "rigger": 0.03, "tie_spammer": 0.03}
 DEFAULT_TASKS = ("object_removal", "background_change", "text_edit", "recolor")
 #: Median seconds to vote, per type (log-normal, sigma 0.5).
 MEDIAN_SECONDS = {"honest": 5.5, "noisy": 3.5, "random": 1.4, "always_left": 0.9,
-                  "anti_consensus": 5.0, "rigger": 3.0, "tie_spammer": 3.0}
+                  "anti_consensus": 5.0, "rigger": 3.0, "tie_spammer": 3.0,
+                  "subtle_rigger": 5.0, "sybil": 3.0, "taste": 5.5}
 CHOICE_NAMES = ("left", "right", "tie", "both_bad")
 
 
@@ -61,6 +73,8 @@ class CrowdConfig:
     ``spread`` is the gap in logits between the best and the worst model of a task (4 logits
     is about 700 points on the leaderboard scale); ``task_jitter`` moves each model's strength
     per task; ``taste`` is the standard deviation of an honest voter's personal deviation.
+    ``rigged_rank`` places the target of riggers, subtle riggers and sybils in the field by
+    mean strength (0 the best model, 1 the worst; the default is the lower middle).
     """
 
     voters: int = 2000
@@ -77,6 +91,12 @@ class CrowdConfig:
     skew: float = 1.2
     rigger_focus: float = 0.8
     rigger_volume: float = 4.0
+    rigged_rank: float = 0.7
+    subtle_focus: float = 0.3
+    sybil_votes: int = 15
+    sybil_focus: float = 0.8
+    taste_family: int = 3
+    taste_boost: float = 1.0
     durations: bool = True
     seed: int = 0
 
@@ -93,8 +113,11 @@ class CrowdConfig:
                                + ", ".join(VOTER_TYPES))
         if any(v < 0 for v in self.mix.values()) or sum(self.mix.values()) <= 0:
             raise ScoringError("voter type shares must be non-negative and not all zero")
-        if not 0 <= self.rigger_focus <= 1:
-            raise ScoringError("rigger_focus must be between 0 and 1")
+        for name in ("rigger_focus", "rigged_rank", "subtle_focus", "sybil_focus"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ScoringError(f"{name} must be between 0 and 1")
+        if self.sybil_votes < 1 or self.taste_family < 1:
+            raise ScoringError("sybil_votes and taste_family must be at least 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +143,7 @@ class Crowd:
     right: np.ndarray
     choice: np.ndarray
     duration_ms: np.ndarray | None
+    family: tuple[int, ...] = ()    # the models taste voters like
 
     def __len__(self) -> int:
         return len(self.choice)
@@ -157,6 +181,7 @@ class Crowd:
                        for k, t in enumerate(self.tasks)},
             "position_bias": self.config.position_bias,
             "rigged_model": self.models[self.rigged_model],
+            "taste_family": [self.models[k] for k in self.family],
             "voter_types": {t: int(np.sum(types == t)) for t in VOTER_TYPES},
             "voters": dict(zip(self.voters, types.tolist())),
         }
@@ -180,7 +205,24 @@ def _assign_types(cfg: CrowdConfig, rng: np.random.Generator) -> np.ndarray:
 def _votes_per_voter(cfg, types, rng) -> np.ndarray:
     weight = rng.lognormal(0.0, cfg.skew, cfg.voters)
     weight[types == VOTER_TYPES.index("rigger")] *= cfg.rigger_volume
-    return 1 + rng.multinomial(cfg.votes - cfg.voters, weight / weight.sum())
+    sybil = types == VOTER_TYPES.index("sybil")
+    if not sybil.any():
+        return 1 + rng.multinomial(cfg.votes - cfg.voters, weight / weight.sum())
+    weight[sybil] = 0.0
+    rest = cfg.votes - cfg.voters - int(sybil.sum()) * (cfg.sybil_votes - 1)
+    if rest < 0 or not weight.any():
+        raise ScoringError("too few votes for the sybils and the other voters")
+    out = 1 + rng.multinomial(rest, weight / weight.sum())
+    out[sybil] = cfg.sybil_votes
+    return out
+
+
+def _seek(left, right, target, wants, rng):
+    """Put ``target`` on a random side of the pairs where ``wants`` and it is not shown."""
+    seek = wants & (left != target) & (right != target)
+    put_left = seek & (rng.random(len(left)) < 0.5)
+    left[put_left] = target
+    right[seek & ~put_left] = target
 
 
 def simulate_crowd(config: CrowdConfig | None = None, **overrides) -> Crowd:
@@ -204,8 +246,10 @@ def simulate_crowd(config: CrowdConfig | None = None, **overrides) -> Crowd:
     rng = np.random.default_rng(cfg.seed)
     m, n_tasks = cfg.models, len(cfg.tasks)
     theta = _strengths(cfg, rng)
-    # The rigged model sits in the lower middle of the field, where rigging moves it most.
-    rigged = int(np.argsort(-theta.mean(axis=0))[int(0.7 * (m - 1))])
+    # By default the rigged model sits in the lower middle, where rigging moves it most.
+    order = np.argsort(-theta.mean(axis=0))
+    rigged = int(order[int(cfg.rigged_rank * (m - 1) + 1e-9)])
+    family = tuple(sorted(int(k) for k in order[m - min(cfg.taste_family, m - 1):]))
     types = _assign_types(cfg, rng)
     per_voter = _votes_per_voter(cfg, types, rng)
     n = int(per_voter.sum())
@@ -223,11 +267,20 @@ def simulate_crowd(config: CrowdConfig | None = None, **overrides) -> Crowd:
     left[put_left] = rigged
     right[put_right] = rigged
 
+    code = {t: VOTER_TYPES.index(t) for t in VOTER_TYPES}
+    subtle = np.zeros(n, bool)
+    if np.any(types == code["subtle_rigger"]):
+        subtle = (vtype == code["subtle_rigger"]) & (rng.random(n) < cfg.subtle_focus)
+        _seek(left, right, rigged, subtle, rng)
+    sybil = vtype == code["sybil"]
+    if sybil.any():
+        _seek(left, right, rigged, sybil & (rng.random(n) < cfg.sybil_focus), rng)
+
     taste = rng.normal(0.0, cfg.taste, (cfg.voters, m))
+    taste[np.ix_(types == code["taste"], family)] += cfg.taste_boost
     own_h = cfg.position_bias + rng.normal(0.0, 0.1, cfg.voters)
     ti, tj = theta[task, left], theta[task, right]
     gap = ti + taste[voter, left] - tj - taste[voter, right]
-    code = {t: VOTER_TYPES.index(t) for t in VOTER_TYPES}
     gap = np.where(vtype == code["noisy"], 0.4 * gap, gap)
     gap = np.where(vtype == code["anti_consensus"], -gap, gap)
     p_left = 1.0 / (1.0 + np.exp(-(gap + own_h[voter])))
@@ -245,7 +298,7 @@ def simulate_crowd(config: CrowdConfig | None = None, **overrides) -> Crowd:
     decisive_u = rng.random(n)
     choice = np.where(decisive_u < p_left, 0, 1)
     choice = np.where(u < p_tie, 2, np.where(u < p_tie + p_bad, 3, choice))
-    rig = is_rigger & ((left == rigged) | (right == rigged))
+    rig = ((is_rigger | sybil) & ((left == rigged) | (right == rigged))) | subtle
     choice[rig] = np.where(left[rig] == rigged, 0, 1)
 
     duration = None
@@ -256,4 +309,4 @@ def simulate_crowd(config: CrowdConfig | None = None, **overrides) -> Crowd:
     width = max(5, len(str(cfg.voters - 1)))
     return Crowd(cfg, tuple(cfg.tasks), tuple(f"model-{k + 1:02d}" for k in range(m)),
                  tuple(f"voter-{k:0{width}d}" for k in range(cfg.voters)), types, theta,
-                 rigged, task, voter, left, right, choice.astype(np.intp), duration)
+                 rigged, task, voter, left, right, choice.astype(np.intp), duration, family)
