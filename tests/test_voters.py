@@ -44,8 +44,10 @@ def test_bad_voters_with_enough_votes_are_flagged(mixed):
     assert not report.flagged[kinds == "honest"].any()
     flagged = report.flagged & big
     assert np.isin(kinds[flagged], BAD_TYPES).mean() >= 0.95
-    # few votes: not tested, never flagged
-    assert not report.flagged[report.decisive < 20][report.votes[report.decisive < 20] < 20].any()
+    # few votes: not tested alone; flagged only as a group pushing one model, and only riggers
+    few = (report.decisive < 20) & (report.votes < 20) & report.flagged
+    assert few.any() and set(kinds[few]) == {"rigger"}
+    assert all(report.checks[k] == ("pooled",) for k in np.flatnonzero(few))
 
 
 def test_reliability_separates_the_types(mixed):

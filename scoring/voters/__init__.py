@@ -8,7 +8,8 @@ Public API::
     report.rows()                           # the `voters` JSON rows of DESIGN.md §3
     cube.reweighted(report.weights_for(cube.voters, "exclude"))   # refit without them
 
-See :mod:`.report` for the decision rule, :mod:`.detectors` for the checks.
+See :mod:`.report` for the decision rule, :mod:`.detectors`, :mod:`.favour` (rigging told
+apart from taste), :mod:`.selective` and :mod:`.pooled` (new identities) for the checks.
 """
 from .data import RETEST_CATEGORIES, VoterData
 from .detectors import Check, cohen_kappa, jeffreys

@@ -31,7 +31,7 @@ from scipy.special import betaincinv, ndtr
 from .consensus import Consensus
 from .crowd_bt import reliability, reliability_without_model
 from .data import VoterData
-from .tails import corrected, moments, signed_root, wald
+from .tails import moments, signed_root
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,67 +166,6 @@ def side_shift(d: DecisiveRows, n_voters: int, candidates: np.ndarray,
         if np.max(np.abs(step)) < 1e-6:
             break
     return delta
-
-
-def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int,
-                eta: np.ndarray | None = None, shift: np.ndarray | None = None) -> Check:
-    """Per voter and model: wins of the model when shown, against the consensus; the model
-    with the strongest departure is reported (two-sided; one test per model shown).
-
-    With ``eta`` (each voter's Crowd-BT reliability without the votes showing that model,
-    shape (n_voters, n_models)) the expectation is that of a voter with that reliability,
-    ``eta * p + (1 - eta) * (1 - p)``: a voter who answers at random does "favour" the
-    weakest model against the consensus, but that is not targeted rigging (and the person-fit
-    and reliability checks say it), while a rigger who is honest elsewhere keeps a
-    reliability near 1 away from the model it pushes. ``shift`` (each voter's own left/right
-    habit, from :func:`side_shift`) keeps a left clicker's losses of a strong model shown on
-    the right from reading as a grudge against it: the side check already says it."""
-    v, m = data.n_voters, data.n_models
-    size = v * m
-    li, ri = data.left[d.rows], data.right[d.rows]
-    gl, gr = d.voter * m + li, d.voter * m + ri
-    p_win_l, p_win_r = d.p_left, 1 - d.p_left
-    if eta is not None:
-        el, er = eta[d.voter, li], eta[d.voter, ri]
-        p_win_l = el * d.p_left + (1 - el) * (1 - d.p_left)
-        p_win_r = er * (1 - d.p_left) + (1 - er) * d.p_left
-    if shift is not None and np.any(shift):
-        def moved(p_left):
-            p_left = np.clip(p_left, 1e-9, 1 - 1e-9)
-            return 1 / (1 + np.exp(-(np.log(p_left) - np.log1p(-p_left) + shift[d.voter])))
-
-        p_win_l, p_win_r = moved(p_win_l), 1 - moved(1 - p_win_r)
-    wins_left, wins_right = d.left_wins, d.n - d.left_wins
-    observed = np.bincount(gl, wins_left, size) + np.bincount(gr, wins_right, size)
-    shown = np.bincount(gl, d.n, size) + np.bincount(gr, d.n, size)
-    mean = np.bincount(gl, d.n * p_win_l, size) + np.bincount(gr, d.n * p_win_r, size)
-    var = (np.bincount(gl, d.n * p_win_l * (1 - p_win_l), size)
-           + np.bincount(gr, d.n * p_win_r * (1 - p_win_r), size))
-    ok = shown >= min_votes
-    effect = (observed - mean) / np.maximum(shown, 1)
-    large = (np.abs(effect) >= floor) & ok
-    z = wald(corrected(observed, mean), mean, var)
-    todo = large & (np.abs(np.nan_to_num(z)) >= 3.0)
-    if todo.any():                       # exact tails only where a flag is possible
-        kl, kr = todo[gl], todo[gr]
-        z_exact, _, _ = signed_root(np.concatenate([p_win_l[kl], p_win_r[kr]]),
-                                    np.concatenate([d.n[kl], d.n[kr]]),
-                                    np.concatenate([gl[kl], gr[kr]]), size, observed,
-                                    where=todo)
-        z = np.where(todo, z_exact, z)
-    z = np.where(ok, z, np.nan).reshape(v, m)
-    effect, large = effect.reshape(v, m), large.reshape(v, m)
-    score = np.where(large, np.abs(z) + 1000.0, np.abs(z))      # prefer departures that matter
-    score = np.where(np.isfinite(score), score, -1.0)
-    best = np.argmax(score, axis=1)
-    pick = np.arange(v), best
-    tests = ok.reshape(v, m).sum(axis=1)
-    gate = d.gate & (tests > 0)
-    zb = _mask(z[pick], gate)
-    detail = {"model": best, "shown": shown.reshape(v, m)[pick],
-              "wins": observed.reshape(v, m)[pick], "expected": mean.reshape(v, m)[pick]}
-    return Check("favouritism", zb, _two_sided(zb), _mask(effect[pick], gate), large[pick],
-                 tests.astype(float), detail)
 
 
 def tie_spam(data: VoterData, cons: Consensus, floor: float, min_votes: int) -> Check:

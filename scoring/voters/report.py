@@ -1,9 +1,12 @@
 """Voter quality: run every check, correct for the number of voters, flag with reasons, weigh.
 
-:func:`assess_voters` fits the consensus, runs the checks of :mod:`.detectors` for every voter
-with enough votes, and flags a voter when a check is both significant after a Bonferroni
-correction over voters and checks (family-wise ``alpha``) and large enough to matter (each
-check's floor). The consensus is then refitted without the flagged voters and the checks run
+:func:`assess_voters` fits the consensus (from the tested voters, each voter judged against
+the fit without its own votes: :mod:`.consensus`), runs the checks of :mod:`.detectors`,
+:mod:`.favour` and :mod:`.selective` for every voter with enough votes, and flags a voter
+when a check is both significant after a Bonferroni correction over voters and checks
+(family-wise ``alpha``) and large enough to matter (each check's floor). Identities under the
+gate are tested in groups that favour the same model (:mod:`.pooled`, its own family at
+``alpha``). The consensus is then refitted without the flagged voters and the checks run
 again, until the flags stop changing (at most ``max_rounds``): a rigging campaign that has
 already bent the consensus is judged against a clean one.
 
@@ -28,7 +31,9 @@ from ..errors import ScoringError
 from . import detectors as det
 from .consensus import fit_consensus
 from .data import VoterData
-from .selective import reason as selective_reason
+from .favour import favouritism, seeking_z
+from .pooled import pooled_favouritism
+from .reasons import reason as _reason
 from .selective import selective
 
 MODES = ("all", "exclude", "weighted", "defended")
@@ -44,13 +49,17 @@ class Settings:
     ``alpha`` is the family-wise error rate over all voters and checks (Bonferroni);
     ``min_decisive`` gates the model-based checks, ``min_votes`` the tie and speed checks.
     Floors are the smallest departures worth a flag: a share of decisive votes for
-    ``side_floor`` and ``favour_floor`` (extra wins of one model when shown); a reliability
+    ``side_floor``; for ``favour_floor`` the share of the wins still possible that one model
+    got when shown (:mod:`.favour`; ``favour_forced``, ``seek_z`` and ``family_z`` tell a
+    rigger from a voter with a taste for a model family); a reliability
     (1 follows the consensus, 0.5 is random) for ``misfit_floor`` and
     ``reliability_floor``; a share of all votes for ``tie_floor``; the share of votes faster
     than ``fast_ms`` for ``speed_floor`` (tested against ``speed_p0``); the agreement share of
     planted repeats and the accuracy on gold pairs for ``retest_floor`` and ``gold_floor``
     (tested against ``retest_p0`` and ``gold_p0``). ``use_durations=False`` leaves the speed
-    check out even when durations are known.
+    check out even when durations are known. Identities under ``min_decisive`` are pooled by
+    the model they favour (:mod:`.pooled`): each needs a p-value of at most ``pool_p``, and a
+    group at least ``min_group`` members.
     """
 
     alpha: float = 0.05
@@ -60,8 +69,11 @@ class Settings:
     misfit_floor: float = 0.60
     reliability_floor: float = 0.60
     side_floor: float = 0.15
-    favour_floor: float = 0.25
+    favour_floor: float = 0.40
     favour_min_votes: int = 5
+    favour_forced: float = 0.8
+    seek_z: float = 3.0
+    family_z: float = 2.0
     tie_floor: float = 0.20
     speed_p0: float = 0.10
     speed_floor: float = 0.30
@@ -75,6 +87,8 @@ class Settings:
     selective_floor: float = 0.30
     min_shown: int = 20
     min_unvoted: int = 5
+    pool_p: float = 1e-4
+    min_group: int = 3
 
     def validate(self) -> None:
         if not 0 < self.alpha < 1:
@@ -162,55 +176,15 @@ def _num(x):
     return None if math.isnan(x) or math.isinf(x) else x
 
 
-def _fmt_z(z: float) -> str:
-    return f"z = {z:+.1f}" if abs(z) < 100 else f"z = {z:+.0f}"
-
-
-def _reason(check: det.Check, k: int, data: VoterData) -> str:
-    d, z = check.detail, float(check.z[k])
-    if check.name == "side":
-        n, left = int(round(d["n"][k])), int(round(d["left"][k]))
-        side, count = ("left", left) if check.effect[k] > 0 else ("right", n - left)
-        expected = d["expected"][k] if side == "left" else n - d["expected"][k]
-        return (f"picked the {side} image {count} times out of {n} decisive votes, where about "
-                f"{expected:.0f} were expected ({_fmt_z(z)})")
-    if check.name == "person_fit":
-        return (f"went against the crowd's favourite in {int(round(d['against'][k]))} of "
-                f"{int(round(d['n'][k]))} decisive votes, where about {d['expected'][k]:.0f} "
-                f"were expected (person-fit {_fmt_z(z)})")
-    if check.name == "reliability":
-        return (f"Crowd-BT reliability {check.effect[k]:.2f} (1 follows the crowd, 0.5 is "
-                f"random, 0 inverts it) over {int(round(d['n'][k]))} decisive votes "
-                f"(likelihood-ratio {_fmt_z(z)})")
-    if check.name == "favouritism":
-        model = data.models[int(d["model"][k])]
-        verb = "picked" if check.effect[k] > 0 else "picked against"
-        wins, shown = int(round(d["wins"][k])), int(round(d["shown"][k]))
-        if check.effect[k] > 0:
-            return (f"picked {model} in {wins} of {shown} decisive votes where it was shown, "
-                    f"where about {d['expected'][k]:.0f} were expected ({_fmt_z(z)})")
-        return (f"{verb} {model}: it won only {wins} of {shown} decisive votes where it was "
-                f"shown, where about {d['expected'][k]:.0f} were expected ({_fmt_z(z)})")
-    if check.name == "ties":
-        return (f"answered tie or both bad on {int(round(d['ties'][k]))} of "
-                f"{int(round(d['n'][k]))} votes, where the crowd would on about "
-                f"{d['expected'][k]:.0f} of the same pairs ({_fmt_z(z)})")
-    if check.name == "speed":
-        return (f"voted in under {data.fast_ms / 1000:g} s on {int(d['fast'][k])} of "
-                f"{int(d['n'][k])} timed votes ({_fmt_z(z)})")
-    if check.name == "retest":
-        kappa = d["kappa"][k]
-        kap = f", Cohen's kappa {kappa:.2f}" if np.isfinite(kappa) else ""
-        return (f"gave the same answer to only {int(d['agree'][k])} of {int(d['n'][k])} "
-                f"repeated pairs shown with the sides swapped{kap} ({_fmt_z(z)})")
-    if check.name == "gold":
-        n, c = int(d["n"][k]), int(d["correct"][k])
-        return (f"chose the unedited image over a clean edit in {n - c} of {n} gold pairs "
-                f"(accuracy {100 * c / n:.0f}%, 95% interval {100 * d['low'][k]:.0f}-"
-                f"{100 * d['high'][k]:.0f}%; {_fmt_z(z)})")
-    if check.name == "selective":
-        return selective_reason(check, k, data, _fmt_z)
-    raise ScoringError(f"unknown check {check.name}")  # pragma: no cover
+def consensus_weight(data: VoterData, flagged: np.ndarray, s: Settings) -> np.ndarray:
+    """Who the consensus is fitted from: no flagged voter, and none of the identities under the
+    gate (the pool of new identities) while the tested voters hold most decisive votes."""
+    decisive = data.decisive()
+    keep = ~flagged
+    tested = keep & (decisive >= s.min_decisive)
+    if decisive[tested].sum() >= 0.5 * decisive[keep].sum():
+        keep = tested
+    return keep.astype(float)
 
 
 def _run_checks(data: VoterData, weight, s: Settings):
@@ -223,27 +197,37 @@ def _run_checks(data: VoterData, weight, s: Settings):
              & (np.nan_to_num(np.abs(side.z)) >= 3))            # an established side habit
     shift = det.side_shift(rows, data.n_voters, habit)
     # The specific checks come first: their reasons say the most about what a voter did.
-    checks = [det.favouritism(data, rows, s.favour_floor, s.favour_min_votes,
-                              eta=rel.detail["without_model"], shift=shift),
+    checks = [favouritism(data, rows, s.favour_floor, s.favour_min_votes,
+                          eta=rel.detail["without_model"], shift=shift,
+                          seek=seeking_z(data, weight > 0), forced=s.favour_forced,
+                          seek_z=s.seek_z, family_z=s.family_z),
               side,
               det.tie_spam(data, cons, s.tie_floor, s.min_votes),
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
               det.gold(data, s.gold_p0, s.gold_floor, s.min_gold),
               det.retest(data, s.retest_p0, s.retest_floor, s.min_retests),
               selective(data, s.selective_floor, s.min_shown, s.min_unvoted),
-              fit, rel]
+              fit, rel,
+              pooled_favouritism(data, cons, s.min_decisive, s.alpha, s.pool_p, s.min_group)]
     return cons, [c for c in checks if c is not None]
 
 
 def _decide(checks, n_voters, s: Settings):
+    """Bonferroni over the tested voters and the checks that ran; the pooled check of new
+    identities decides its own flags (its family is the groups it tested)."""
+    own = [c for c in checks if "hits" in c.detail]
     tested = np.zeros(n_voters, bool)
     for c in checks:
-        tested |= c.tested
+        if c not in own:
+            tested |= c.tested
     n_tested = max(int(tested.sum()), 1)
-    n_checks = max(sum(bool(c.tested.any()) for c in checks), 1)   # checks that ran at all
+    n_checks = max(sum(bool(c.tested.any()) for c in checks if c not in own), 1)
     per_test = s.alpha / (n_tested * n_checks)
     hits = []
     for c in checks:
+        if c in own:
+            hits.append(np.asarray(c.detail["hits"], bool))
+            continue
         with np.errstate(invalid="ignore"):
             hit = (c.p * np.maximum(c.tests, 1) <= per_test) & c.large
         hits.append(np.nan_to_num(hit, nan=0).astype(bool))
@@ -271,8 +255,8 @@ def assess_voters(data: VoterData, settings: Settings | None = None, **overrides
     if data.n_voters == 0 or len(data.voter) == 0:
         raise ScoringError("no votes with a voter id to assess")
     v = data.n_voters
-    weight = np.ones(v)
     flagged = np.zeros(v, bool)
+    weight = consensus_weight(data, flagged, s)
     rounds = 0
     with threadpool_limits(1):
         for rounds in range(1, s.max_rounds + 1):
@@ -282,7 +266,7 @@ def assess_voters(data: VoterData, settings: Settings | None = None, **overrides
             if rounds > 1 and np.array_equal(new, flagged):
                 break
             flagged = new
-            weight = (~flagged).astype(float)
+            weight = consensus_weight(data, flagged, s)
     reasons, names = [()] * v, [()] * v
     for k in np.flatnonzero(flagged):
         reasons[k] = tuple(_reason(c, k, data) for c, h in zip(checks, hits) if h[k])
@@ -326,10 +310,20 @@ def _summary(data, checks, hits, tested, flagged, per_test, rounds, s) -> dict:
     out = {"voters": int(data.n_voters), "tested": int(tested.sum()),
            "flagged": int(flagged.sum()), "alpha": s.alpha, "per_test_alpha": per_test,
            "z_threshold": float(-ndtri(per_test)), "rounds": rounds,
-           "checks": [c.name for c in checks if c.tested.any()],
+           "checks": [c.name for c in checks if c.tested.any() and "hits" not in c.detail],
            "flagged_by": {c.name: int(h.sum()) for c, h in zip(checks, hits)},
            "votes": int(round(float(data.counts.sum()))),
            "flagged_votes": int(round(float(data.votes()[flagged].sum())))}
+    pooled = next((c for c in checks if c.name == "pooled"), None)
+    if pooled is not None:
+        d = pooled.detail
+        groups = sorted({int(m) for m in d["model"][d["hits"]]})
+        out["pooled"] = {"new_identities": d["young"], "flagged": int(d["hits"].sum()),
+                         "pool_p": s.pool_p,
+                         "groups": [{"model": data.models[m],
+                                     "members": int(d["group"][d["hits"] & (d["model"] == m)][0]),
+                                     "expected": float(d["group_expected"][d["hits"] & (d["model"] == m)][0])}
+                                    for m in groups]}
     if data.retest is not None:
         table = data.retest.sum(axis=0)
         n = float(table.sum())
