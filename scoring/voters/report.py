@@ -13,8 +13,10 @@ already bent the consensus is judged against a clean one.
 The result, :class:`VoterReport`, has one entry per voter: votes, flags with reasons a person
 can read, Crowd-BT reliability, and the weight to refit leaderboards with
 (:meth:`VoterReport.weights`: ``"all"`` 1 for everyone, ``"exclude"`` 0 for flagged voters,
-``"weighted"`` 0 for flagged voters and ``max(0, 2 * reliability - 1)`` for the rest, the
-share of a Crowd-BT voter's answers that carries the crowd's preference; ``"defended"``, the
+``"weighted"`` 0 for flagged voters and for the rest the Crowd-BT reliability mapped linearly
+from 0 at 1/2 (random) to 1 at ``Settings.weight_full`` (0.8) and above: an honest voter with
+a taste for a model family disagrees with the crowd on that family's pairs, and weighting it
+by ``2 * reliability - 1`` would move the family it honestly likes; ``"defended"``, the
 default board, 0 for flagged voters and :data:`PROVISIONAL_WEIGHT` for identities below the
 decisive-vote gate, which no check can test yet).
 """
@@ -59,7 +61,8 @@ class Settings:
     (tested against ``retest_p0`` and ``gold_p0``). ``use_durations=False`` leaves the speed
     check out even when durations are known. Identities under ``min_decisive`` are pooled by
     the model they favour (:mod:`.pooled`): each needs a p-value of at most ``pool_p``, and a
-    group at least ``min_group`` members.
+    group at least ``min_group`` members. ``weight_full`` is the reliability from which a voter
+    counts fully on the ``weighted`` board.
     """
 
     alpha: float = 0.05
@@ -89,6 +92,7 @@ class Settings:
     min_unvoted: int = 5
     pool_p: float = 1e-4
     min_group: int = 3
+    weight_full: float = 0.8
 
     def validate(self) -> None:
         if not 0 < self.alpha < 1:
@@ -133,7 +137,9 @@ class VoterReport:
         if mode == "defended":
             w[(self.decisive < self.settings.min_decisive) & ~self.flagged] = PROVISIONAL_WEIGHT
         if mode == "weighted":
-            rel = np.where(np.isfinite(self.reliability), np.clip(2 * self.reliability - 1, 0, 1), 1.0)
+            full = self.settings.weight_full
+            share = (self.reliability - 0.5) / max(full - 0.5, 1e-9)
+            rel = np.where(np.isfinite(self.reliability), np.clip(share, 0, 1), 1.0)
             w = np.where(self.flagged, 0.0, rel)
         return w
 
