@@ -13,10 +13,20 @@ def add_parser(sub) -> None:
                     "does, measuring latency (warm-up once per model, then timed repeats), "
                     "peak memory and cost, and computing the automatic metrics. Pairs that "
                     "already have an output are skipped, so a stopped run resumes; failed edits "
-                    "are recorded and retried on the next run.")
+                    "are recorded and retried on the next run. Each edit is claimed in the "
+                    "database first, so runs at once (here or on a Ray cluster) share the work.")
     p.add_argument("--models", metavar="FILE", help="models file (TOML, [[model]] tables)")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N items per task (the first by id)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N items per task (the first by id after --offset)")
+    p.add_argument("--offset", type=int, default=0, metavar="N",
+                   help="skip the first N items of each task (with --limit: one slice of a benchmark)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on a Ray cluster: one actor per model replica (num_gpus, num_cpus, "
+                        "replicas from the models file); a new local cluster without ADDRESS or "
+                        "with 'local', else 'auto', HOST:PORT or ray://HOST:PORT")
+    p.add_argument("--lease", type=float, default=120.0, metavar="S",
+                   help="seconds a claimed edit stays claimed without renewal (default 120): "
+                        "the claims of a run that crashed lapse after this")
     p.add_argument("--only", nargs="+", metavar="MODEL", help="only these models of the file")
     p.add_argument("--repeats", type=int, default=2, help="timed runs per item (default 2)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before a model's first item (default 1)")
@@ -34,10 +44,12 @@ def add_parser(sub) -> None:
 def _check(args) -> None:
     from arena.cli import InputError
 
-    for name, least in (("limit", 1), ("repeats", 1), ("warmup", 0), ("threads", 1)):
+    for name, least in (("limit", 1), ("offset", 0), ("repeats", 1), ("warmup", 0), ("threads", 1)):
         value = getattr(args, name)
         if value is not None and value < least:
             raise InputError(f"--{name} must be at least {least}, got {value}")
+    if args.lease <= 0:
+        raise InputError(f"--lease must be above 0 seconds, got {args.lease}")
 
 
 def _specs(args):
@@ -72,11 +84,17 @@ def run(args) -> int:
     _check(args)
     specs = _specs(args)
     options = RunOptions(warmup=args.warmup, repeats=args.repeats, seed=args.seed,
-                         track_memory=not args.no_memory, ocr=not args.no_ocr)
+                         track_memory=not args.no_memory, ocr=not args.no_ocr, lease_s=args.lease)
+    where = dict(tasks=args.tasks, limit=args.limit, offset=args.offset, options=options,
+                 progress=not args.quiet)
     with _thread_limit(args.threads) if args.threads else contextlib.nullcontext():
         try:
-            summary = generate(Arena.open(), specs, tasks=args.tasks, limit=args.limit,
-                               options=options, progress=not args.quiet)
+            if args.ray is not None:
+                from arena.outputs.ray_run import generate_on_ray
+
+                summary = generate_on_ray(Arena.open(), specs, address=args.ray, **where)
+            else:
+                summary = generate(Arena.open(), specs, **where)
         except (GenerateError, ConfigError) as exc:
             raise InputError(str(exc)) from None
     rows = summary.rows(s.name for s in specs)

@@ -160,7 +160,8 @@ def plan_run(arena: Arena, entrants: Sequence[Entrant], items: Sequence[Item],
     for entrant in entrants:
         todo = [i for i in items if supports(entrant.editor, i.task)]
         pending = [i for i in todo if (i.id, entrant.model.id) not in done]
-        summary.skipped[entrant.spec.name] += len(todo) - len(pending)
+        if len(todo) > len(pending):
+            summary.skipped[entrant.spec.name] += len(todo) - len(pending)
         plan.append((entrant, pending))
     return plan
 
