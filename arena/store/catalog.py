@@ -189,44 +189,54 @@ def model_names(engine: Engine) -> dict[int, str]:
     return {mid: (name if seen[name] == 1 else f"{name}@{version}") for mid, name, version in rows}
 
 
+#: Output columns summarised per model and task by :func:`model_stats`.
+_STAT_COLUMNS = ("latency_s", "cost_usd", "energy_wh", "peak_memory_mb", "calls", "warmup_calls")
+#: What a latency was measured with: the most common value per model.
+_CONTEXT_COLUMNS = ("device", "threads", "dtype", "steps", "resolution", "energy_source")
+
+
 def model_stats(engine: Engine) -> list[dict[str, Any]]:
-    """Per model: kind, outputs, median and p90 latency and mean cost per task, the device and
-    threads most outputs were measured with, and the projected time and cost of running it on
-    every item of its tasks (:func:`models.timing.projected_benchmark`)."""
+    """Per model: kind, outputs, votes; per task the median and p90 latency, mean cost, median
+    energy (Wh per image) and peak memory; what the latencies were measured with (the device,
+    threads, dtype, steps and resolution most outputs had); whether the energy was
+    ``"measured"`` or ``"estimated"`` (estimated if any output's was); and the projected time,
+    cost and energy of running it on every item of its tasks as ``arena generate`` did, with
+    its repeats and warm-up (:func:`_projection`)."""
     names = model_names(engine)
+    o = Output.__table__.c
     with session(engine) as s:
         models = {m.id: m for m in s.exec(select(Model)).all()}
-        rows = s.exec(select(Output.model_id, Item.task, Output.latency_s, Output.cost_usd,
-                             Output.device, Output.threads)
-                      .join(Item, Item.id == Output.item_id)).all()
+        rows = s.exec(select(o.model_id, Item.task, *(o[c] for c in _STAT_COLUMNS + _CONTEXT_COLUMNS))
+                      .join(Item, Item.id == o.item_id)).all()
         votes = dict(s.exec(select(Vote.left_model_id, func.count()).group_by(Vote.left_model_id)).all())
         votes_r = dict(s.exec(select(Vote.right_model_id, func.count()).group_by(Vote.right_model_id)).all())
         items = dict(s.exec(select(Item.task, func.count()).group_by(Item.task)).all())
     n_outputs = Counter(row[0] for row in rows)
-    devices = {mid: Counter() for mid in models}
-    threads = {mid: Counter() for mid in models}
-    by: dict[int, dict[str, tuple[list, list]]] = {}
-    for model_id, task, latency, cost, device, n_threads in rows:
-        lat, cst = by.setdefault(model_id, {}).setdefault(task, ([], []))
-        if latency is not None:
-            lat.append(latency)
-        if cost is not None:
-            cst.append(cost)
-        if device:
-            devices[model_id][device] += 1
-        if n_threads:
-            threads[model_id][n_threads] += 1
+    values: dict[int, dict[str, dict[str, list]]] = {}
+    context: dict[int, dict[str, Counter]] = {mid: {c: Counter() for c in _CONTEXT_COLUMNS} for mid in models}
+    for model_id, task, *cells in rows:
+        per_task = values.setdefault(model_id, {}).setdefault(task, {c: [] for c in _STAT_COLUMNS})
+        for column, value in zip(_STAT_COLUMNS, cells):
+            if value is not None:
+                per_task[column].append(value)
+        for column, value in zip(_CONTEXT_COLUMNS, cells[len(_STAT_COLUMNS):]):
+            if value:
+                context[model_id][column][value] += 1
     out = []
     for mid, model in sorted(models.items(), key=lambda kv: names[kv[0]]):
-        tasks = by.get(mid, {})
+        tasks = dict(sorted(values.get(mid, {}).items()))
+        common = {c: (n.most_common(1)[0][0] if n else None) for c, n in context[mid].items()}
+        if "estimated" in context[mid]["energy_source"]:
+            common["energy_source"] = "estimated"
         out.append({
             "model": names[mid], "version": model.version, "kind": model.kind,
             "provider": model.provider, "hardware": model.hardware,
-            "latency_s": {t: float(np.median(l)) for t, (l, _) in sorted(tasks.items()) if l},
-            "latency_p90_s": {t: float(np.percentile(l, 90)) for t, (l, _) in sorted(tasks.items()) if l},
-            "cost_usd": {t: float(np.mean(c)) for t, (_, c) in sorted(tasks.items()) if c},
-            "device": devices[mid].most_common(1)[0][0] if devices[mid] else None,
-            "threads": threads[mid].most_common(1)[0][0] if threads[mid] else None,
+            "latency_s": _per_task(tasks, "latency_s", np.median),
+            "latency_p90_s": _per_task(tasks, "latency_s", lambda v: np.percentile(v, 90)),
+            "cost_usd": _per_task(tasks, "cost_usd", np.mean),
+            "energy_wh": _per_task(tasks, "energy_wh", np.median),
+            "peak_memory_mb": _per_task(tasks, "peak_memory_mb", np.median),
+            **common,
             "outputs": n_outputs[mid],
             "votes": votes.get(mid, 0) + votes_r.get(mid, 0),
             "price_per_image": model.price_per_image,
@@ -236,23 +246,46 @@ def model_stats(engine: Engine) -> list[dict[str, Any]]:
     return out
 
 
-def _projection(model: Model, tasks: dict[str, tuple[list, list]], items: dict[str, int]) -> dict[str, Any]:
-    """Time and cost of running ``model`` on every item of the tasks it has outputs for."""
+def _per_task(tasks: dict[str, dict[str, list]], column: str, stat) -> dict[str, float]:
+    return {t: float(stat(v[column])) for t, v in tasks.items() if v[column]}
+
+
+def _calls_per_item(values: dict[str, list]) -> tuple[float, int]:
+    """Edit calls a run made per item beyond the warm-up (1 where unknown, as for imported
+    outputs), and the warm-up calls it made once."""
+    calls = [c - w for c, w in zip(values["calls"], values["warmup_calls"]) if c]
+    return (float(np.median(calls)) if calls else 1.0), int(max(values["warmup_calls"], default=0))
+
+
+def _projection(model: Model, tasks: dict[str, dict[str, list]], items: dict[str, int]) -> dict[str, Any]:
+    """Time, cost and energy of running ``model`` on every item of the tasks it has outputs
+    for, with the calls per item and the warm-up its outputs took
+    (:func:`models.timing.projected_benchmark`, :func:`models.energy.projected_energy`);
+    ``edit_s`` is the time of one edit per image."""
+    from models.energy import projected_energy
     from models.timing import projected_benchmark
 
-    total = {"items": 0, "total_s": 0.0, "gpu_hours": 0.0, "gpu_days": 0.0, "cost_usd": None}
-    for task, (latencies, costs) in tasks.items():
-        n = items.get(task, 0)
+    total = {"items": 0, "edit_s": 0.0, "total_s": 0.0, "gpu_hours": 0.0, "gpu_days": 0.0,
+             "cost_usd": None, "energy_kwh": None, "energy": None}
+    for task, values in tasks.items():
+        n, latencies, costs = items.get(task, 0), values["latency_s"], values["cost_usd"]
+        calls, warmup = _calls_per_item(values)
         if latencies:
-            part = projected_benchmark(n, float(np.median(latencies)), model.price_per_gpu_hour)
-            for key in ("total_s", "gpu_hours", "gpu_days"):
+            part = projected_benchmark(n, float(np.median(latencies)), model.price_per_gpu_hour,
+                                       calls_per_item=calls, warmup_calls=warmup)
+            for key in ("edit_s", "total_s", "gpu_hours", "gpu_days"):
                 total[key] += part[key]
         cost = (n * model.price_per_image if model.price_per_image is not None
                 else part["cost_usd"] if latencies and model.price_per_gpu_hour is not None
                 else n * float(np.mean(costs)) if costs else None)
         if cost is not None:
             total["cost_usd"] = (total["cost_usd"] or 0.0) + cost
+        if values["energy_wh"]:
+            energy = projected_energy(n, float(np.median(values["energy_wh"])) * calls)
+            total["energy_kwh"] = (total["energy_kwh"] or 0.0) + energy["kwh"]
         total["items"] += n
+    if total["energy_kwh"] is not None:
+        total["energy"] = projected_energy(1, total["energy_kwh"] * 1000.0)["comparison"]
     return total
 
 
