@@ -1,6 +1,7 @@
-"""Pareto fronts of preference score against latency or cost.
+"""Pareto fronts of preference score against latency, cost or energy per image.
 
-A model is dominated when another model scores at least as high at no more latency (or cost),
+A model is dominated when another model scores at least as high at no more latency (or cost,
+or energy),
 and is strictly better on one of the two; the front is the set of models nobody dominates.
 Because scores are estimates, :func:`pareto_front` also reports each model's probability of
 being on the front over voter-bootstrap draws of the scores (DESIGN.md §4), so a model that sits on
@@ -34,7 +35,8 @@ class ParetoPoint:
 
 @dataclass(frozen=True)
 class ParetoFront:
-    """The front of one task along one axis (``latency_s`` or ``cost_usd``), best score first."""
+    """The front of one task along one axis (``latency_s``, ``cost_usd`` or ``energy_wh``), best
+    score first."""
 
     axis: str
     points: tuple[ParetoPoint, ...]

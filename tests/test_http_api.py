@@ -100,7 +100,8 @@ def test_pareto_fronts_combine_votes_with_measured_latency(client):
                                         "token": pair["token"], "choice": "right"})
     fronts = client.get("/api/pareto", params={"task": "background_change"}).json()["fronts"]
     assert [(f["task"], f["axis"]) for f in fronts] == [("background_change", "latency_s"),
-                                                        ("background_change", "cost_usd")]
+                                                        ("background_change", "cost_usd"),
+                                                        ("background_change", "energy_wh")]
     points = fronts[0]["points"]
     assert len(points) >= 2 and all(p["latency_s"] is not None for p in points)
     on = [p for p in points if p["on_front"]]

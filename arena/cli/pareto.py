@@ -1,17 +1,19 @@
-"""``arena pareto``: per task, which models give the best preference for their latency or cost."""
+"""``arena pareto``: per task, which models give the best preference for their latency, cost or
+energy."""
 from __future__ import annotations
 
 from arena.cli.output import add_format_option, emit
 
 COLUMNS = ("task", "axis", "model", "score", "ci_low", "ci_high", "latency_s", "cost_usd",
-           "on_front", "p_front", "dominated_by")
+           "energy_wh", "on_front", "p_front", "dominated_by")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("pareto", help="Pareto fronts of preference score against latency and cost",
+    p = sub.add_parser("pareto", help="Pareto fronts of preference score against latency, cost and energy",
                        description="Pareto fronts per task. Scores from --votes FILE or the database; "
-                                   "latency and cost from --costs FILE (model, optional task, "
-                                   "latency_s, cost_usd) or the outputs stored in the database.")
+                                   "latency, cost and energy from --costs FILE (model, optional "
+                                   "task, latency_s, cost_usd, energy_wh) or the outputs stored "
+                                   "in the database.")
     p.add_argument("--votes", metavar="FILE", help="vote file in the battle format (default: the database)")
     p.add_argument("--costs", metavar="FILE", help="costs file: csv, json or jsonl (default: the database)")
     p.add_argument("--task", action="append", metavar="TASK", help="only this task (repeatable)")

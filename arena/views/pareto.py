@@ -1,9 +1,10 @@
-"""Pareto fronts per task: the human preference score against measured latency and cost.
+"""Pareto fronts per task: the human preference score against measured latency, cost and energy.
 
 Scores come from the vote cube of each task (Bradley-Terry with voter-clustered intervals);
-latency and cost come from the outputs stored with each model (median latency and mean cost per
-image on that task) or from a costs file (``model``, optional ``task``, ``latency_s``,
-``cost_usd``). The ``overall`` board uses the median over a model's tasks.
+latency, cost and energy come from the outputs stored with each model (median latency, mean
+cost and median energy per image on that task) or from a costs file (``model``, optional
+``task``, ``latency_s``, ``cost_usd``, ``energy_wh``). The ``overall`` board uses the median
+over a model's tasks. An axis appears only where some model has a value on it.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from scoring.data import Comparisons
 from scoring.errors import ScoringError
 from scoring.pareto import pareto_front, score_draws
 
-AXES = ("latency_s", "cost_usd")
-#: task -> model -> {"latency_s": ..., "cost_usd": ...}
+AXES = ("latency_s", "cost_usd", "energy_wh")
+#: task -> model -> {"latency_s": ..., "cost_usd": ..., "energy_wh": ...}
 Costs = Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
@@ -43,7 +44,7 @@ def read_costs(path: str | Path) -> dict[str, dict[str, dict[str, float]]]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CostsFileError(f"{path}: unreadable costs file ({exc})") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise CostsFileError(f"{path}: expected rows with model, latency_s and/or cost_usd")
+        raise CostsFileError(f"{path}: expected rows with model and latency_s, cost_usd or energy_wh")
     out: dict[str, dict[str, dict[str, float]]] = {}
     for n, row in enumerate(rows, start=1):
         if not row.get("model"):
@@ -60,7 +61,7 @@ def read_costs(path: str | Path) -> dict[str, dict[str, dict[str, float]]]:
             if not math.isfinite(values[axis]) or values[axis] < 0:
                 raise CostsFileError(f"{path}: row {n}: {axis} must be a non-negative number")
         if not values:
-            raise CostsFileError(f"{path}: row {n} has neither latency_s nor cost_usd")
+            raise CostsFileError(f"{path}: row {n} has none of latency_s, cost_usd, energy_wh")
         out.setdefault(row.get("task") or "*", {})[str(row["model"])] = values
     return out
 
