@@ -25,14 +25,17 @@ for honest minorities:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.special import ndtr
 
 from .data import VoterData
 from .detectors import Check, DecisiveRows, _mask, _two_sided
 from .tails import corrected, signed_root, wald
 
 
-def seeking_z(data: VoterData, keep: np.ndarray) -> np.ndarray:
+def seeking_z(data: VoterData, keep: np.ndarray) -> "Seeking":
     """Over-exposure, shape (n_voters, n_models): votes on pairs that show each model against
     the share of such pairs among the crowd's votes of the same task (voters with ``keep``),
     a binomial z with continuity correction. An honest voter sees the pairs the sampler
@@ -49,7 +52,18 @@ def seeking_z(data: VoterData, keep: np.ndarray) -> np.ndarray:
     var = per_task @ (q * (1 - q))
     shown = (np.bincount(data.voter * m + data.left, n, v * m)
              + np.bincount(data.voter * m + data.right, n, v * m)).reshape(v, m)
-    return wald(corrected(shown, mean), mean, var)
+    return Seeking(wald(corrected(shown, mean), mean, var), shown, mean, per_task.sum(axis=1))
+
+
+@dataclass(frozen=True, eq=False)
+class Seeking:
+    """:func:`seeking_z`: per voter and model the z, the votes on pairs showing the model and
+    their expectation; per voter all its votes."""
+
+    z: np.ndarray
+    shown: np.ndarray
+    expected: np.ndarray
+    votes: np.ndarray
 
 
 def _win_probabilities(data, d, eta, shift):
@@ -127,7 +141,7 @@ def favouritism(data: VoterData, d: DecisiveRows, floor: float, min_votes: int, 
     pick = np.arange(v), best
     direction = np.sign(np.nan_to_num(effect[pick]))
     family = _family_z(d, gl, gr, p_l, p_r, best, direction, size, v, m, min_votes)
-    sought = np.zeros(v) if seek is None else np.nan_to_num(seek[pick])
+    sought = np.zeros(v) if seek is None else np.nan_to_num(seek.z[pick])
     is_forced = np.abs(np.nan_to_num(effect[pick])) >= forced
     is_sought = (direction > 0) & (sought >= seek_z)
     taste = family >= family_z
@@ -153,3 +167,33 @@ def _family_z(d, gl, gr, p_l, p_r, best, direction, size, v, m, min_votes):
     z[np.arange(v), best] = np.nan
     z = np.nan_to_num(z, nan=-np.inf).max(axis=1)
     return np.where(np.isfinite(z), z, 0.0)
+
+
+def sought_favour(fav: Check, seek: Seeking, floor: float, min_z: float = 3.0) -> Check:
+    """Seeking and favouring the same model: Stouffer's sum ``(z_favour + z_seek) / sqrt(2)``
+    for the voter's favourite (Stouffer et al. 1949, *The American Soldier*; independent under
+    the null, since which pairs an honest voter is shown does not depend on its answers), one
+    test per model shown. It needs the favour alone at ``z >= min_z`` and beyond ``floor``, so
+    a voter who merely saw one model often (the sampler boosting a new model) is not flagged
+    by exposure alone; this lends the power of both signals to a subtle rigger whose favour
+    alone misses a Bonferroni threshold over thousands of voters."""
+    v = len(fav.z)
+    pick = np.arange(v), fav.detail["model"]
+    zf, zs = fav.z, seek.z[pick]
+    with np.errstate(invalid="ignore"):
+        z = np.where(np.isfinite(zf) & np.isfinite(zs), (zf + zs) / np.sqrt(2), np.nan)
+        large = (np.nan_to_num(fav.effect) >= floor) & (np.nan_to_num(zf) >= min_z) & (zs > 0)
+    detail = {**fav.detail, "votes": seek.votes, "seek_shown": seek.shown[pick],
+              "seek_expected": seek.expected[pick]}
+    return Check("sought", z, ndtr(-z), fav.effect, large, fav.tests, detail)
+
+
+def sought_reason(check: Check, k: int, data: VoterData, fmt_z) -> str:
+    """What a person reads about a voter who sought its favourite out."""
+    d = check.detail
+    model = data.models[int(d["model"][k])]
+    return (f"sought out {model}: {int(round(d['seek_shown'][k]))} of {int(round(d['votes'][k]))} "
+            f"votes were on pairs that showed it, where about {d['seek_expected'][k]:.0f} were "
+            f"expected, and it won {int(round(d['wins'][k]))} of {int(round(d['shown'][k]))} "
+            f"decisive votes where about {d['expected'][k]:.0f} were expected (combined "
+            f"{fmt_z(float(check.z[k]))})")

@@ -6,6 +6,7 @@ import numpy as np
 from ..errors import ScoringError
 from .data import VoterData
 from .detectors import Check
+from .favour import sought_reason
 from .pooled import reason as pooled_reason
 from .selective import reason as selective_reason
 
@@ -58,6 +59,8 @@ def reason(check: Check, k: int, data: VoterData) -> str:
                 f"{100 * d['high'][k]:.0f}%; {_fmt_z(z)})")
     if check.name == "selective":
         return selective_reason(check, k, data, _fmt_z)
+    if check.name == "sought":
+        return sought_reason(check, k, data, _fmt_z)
     if check.name == "pooled":
         return pooled_reason(check, k, data)
     raise ScoringError(f"unknown check {check.name}")  # pragma: no cover

@@ -33,7 +33,7 @@ from ..errors import ScoringError
 from . import detectors as det
 from .consensus import fit_consensus
 from .data import VoterData
-from .favour import favouritism, seeking_z
+from .favour import favouritism, seeking_z, sought_favour
 from .pooled import pooled_favouritism
 from .reasons import reason as _reason
 from .selective import selective
@@ -203,10 +203,11 @@ def _run_checks(data: VoterData, weight, s: Settings):
              & (np.nan_to_num(np.abs(side.z)) >= 3))            # an established side habit
     shift = det.side_shift(rows, data.n_voters, habit)
     # The specific checks come first: their reasons say the most about what a voter did.
-    checks = [favouritism(data, rows, s.favour_floor, s.favour_min_votes,
-                          eta=rel.detail["without_model"], shift=shift,
-                          seek=seeking_z(data, weight > 0), forced=s.favour_forced,
-                          seek_z=s.seek_z, family_z=s.family_z),
+    seek = seeking_z(data, weight > 0)
+    fav = favouritism(data, rows, s.favour_floor, s.favour_min_votes,
+                      eta=rel.detail["without_model"], shift=shift, seek=seek,
+                      forced=s.favour_forced, seek_z=s.seek_z, family_z=s.family_z)
+    checks = [fav, sought_favour(fav, seek, s.favour_floor),
               side,
               det.tie_spam(data, cons, s.tie_floor, s.min_votes),
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
