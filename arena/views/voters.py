@@ -64,17 +64,20 @@ def pool_aliases(engine: Engine, rows: Mapping[str, np.ndarray], gate: int = MIN
             for v in members}
 
 
-def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS, pool: bool = True) -> VoterData:
+def db_voter_data(engine: Engine, *, fast_ms: float = FAST_MS, pool: bool = True,
+                  min_decisive: int = MIN_DECISIVE) -> VoterData:
     """Everything voter quality needs from the database, aggregated in SQL.
 
-    With ``pool``, identities too new to be tested alone are pooled by client address
+    With ``pool``, identities under the ``min_decisive`` gate are pooled by client address
     (:func:`pool_aliases`); the report names the pool, and its weights apply to every member.
+    The identities still under the gate are then pooled by behaviour in the report
+    (:mod:`scoring.voters.pooled`).
     """
     rows = count_rows(engine, include_repeats=True)
     known = rows["voter"] != ""
     if not known.any():
         raise NoVotersError("no votes with a voter id in the database")
-    aliases = pool_aliases(engine, rows) if pool else {}
+    aliases = pool_aliases(engine, rows, min_decisive) if pool else {}
     alias = np.vectorize(lambda x: aliases.get(x, x), otypes=[object]) if aliases else None
     label = (lambda col: alias(np.asarray(col, dtype=object))) if alias else (lambda col: col)
     names = model_names(engine)
@@ -177,6 +180,15 @@ def battle_voter_data(cols: Mapping[str, np.ndarray], *, fast_ms: float = FAST_M
 
 
 # -- the report -------------------------------------------------------------------------------
+def voter_settings(min_decisive: int | None = None, alpha: float | None = None) -> Settings:
+    """The checks' settings with the decisive-vote gate and the family-wise test level set
+    (``None`` keeps the default); what ``rank``, ``pareto`` and ``voters`` pass on."""
+    fields = {k: v for k, v in (("min_decisive", min_decisive), ("alpha", alpha)) if v is not None}
+    s = Settings(**fields)
+    s.validate()
+    return s
+
+
 def voter_report(data: VoterData, **settings: Any) -> VoterReport:
     """Assess every voter (see :func:`scoring.voters.assess_voters`)."""
     return assess_voters(data, Settings(**settings) if settings else None)
@@ -242,50 +254,77 @@ def compare_boards(base: dict[str, Any], adjusted: dict[str, Any]) -> dict[str, 
     return adjusted
 
 
-def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | None = None,
-                       tasks: list[str] | None = None, report: VoterReport | None = None,
-                       cubes: Mapping[str, Comparisons] | None = None,
-                       **options: Any) -> dict[str, Any]:
-    """The ``rank`` JSON refitted with voters weighted by ``mode``, from a vote file (``path``)
-    or the database (``engine``); each row also carries ``rank_all``, ``score_all`` and
-    ``rank_change`` (positive: the model moved up once bad voters were set aside).
-
-    ``cubes`` (with a vote file) are the file's ranking cubes when already built; they must
-    carry voter labels.
-    """
-    from arena.views.leaderboard import leaderboards
-
-    if options.get("method", "bt") != "bt":
-        raise ScoringError("excluding or weighing voters needs the Bradley-Terry method (bt)")
+def _report_and_cubes(path, engine, tasks, report, cubes, settings):
+    """The voter report (unless given) and the ranking cubes with their voter labels."""
+    s = settings or Settings()
     if path is not None:
         from arena.files.battles import read_battles
 
         cols = read_battles(path)
         if report is None:
-            report = assess_voters(battle_voter_data(cols))
+            report = assess_voters(battle_voter_data(cols), s)
         if cubes is None or any(c.voters is None for c in cubes.values()):
             cubes = battle_cubes(cols, tasks)
-        labels = None
-    else:
-        if engine is None:
-            raise ScoringError("voter_leaderboards needs a vote file or a database engine")
-        if report is None:
-            report = assess_voters(db_voter_data(engine))
-        cubes, labels = db_ranking_cubes(engine, tasks)
+        return report, cubes, None
+    if engine is None:
+        raise ScoringError("weighing voters needs a vote file or a database engine")
+    if report is None:
+        report = assess_voters(db_voter_data(engine, min_decisive=s.min_decisive), s)
+    cubes, labels = db_ranking_cubes(engine, tasks)
+    return report, cubes, labels
+
+
+def voter_cubes(mode: str, *, path: str | None = None, engine: Engine | None = None,
+                tasks: list[str] | None = None, cubes: Mapping[str, Comparisons] | None = None,
+                settings: Settings | None = None) -> tuple[dict[str, Comparisons], dict[str, Any]]:
+    """The ranking cubes with voters weighted by ``mode`` (for ``pareto --voters``), from a
+    vote file or the database, and the summary of what was set aside (as in the ``rank``
+    JSON's ``voters``). ``settings`` carries the gate and the test level
+    (:func:`voter_settings`)."""
+    report, cubes, labels = _report_and_cubes(path, engine, tasks, None, cubes, settings)
+    out = dict(cubes) if mode == "all" else reweight(cubes, report, mode, labels)
+    return out, voters_summary(report, mode)
+
+
+def voters_summary(report: VoterReport, mode: str) -> dict[str, Any]:
+    """How many voters and votes ``mode`` left out or counted as provisional."""
+    weights = report.weights(mode)
+    provisional = (weights > 0) & (weights < 1) if mode == "defended" else np.zeros(len(weights), bool)
+    pooled = report.summary.get("pooled") or {}
+    return {"mode": mode, "flagged": int(report.flagged.sum()),
+            "excluded_votes": int(round(float(report.votes[weights == 0].sum()))),
+            "provisional": int(provisional.sum()),
+            "provisional_votes": int(round(float(report.votes[provisional].sum()))),
+            "provisional_weight": PROVISIONAL_WEIGHT if mode == "defended" else None,
+            "pooled_identities": len(report.aliases),
+            "pooled_flagged": int(pooled.get("flagged", 0)),
+            "min_decisive": report.settings.min_decisive, "alpha": report.settings.alpha,
+            "voters": int(len(report.voters))}
+
+
+def voter_leaderboards(mode: str, *, path: str | None = None, engine: Engine | None = None,
+                       tasks: list[str] | None = None, report: VoterReport | None = None,
+                       cubes: Mapping[str, Comparisons] | None = None,
+                       settings: Settings | None = None, **options: Any) -> dict[str, Any]:
+    """The ``rank`` JSON refitted with voters weighted by ``mode``, from a vote file (``path``)
+    or the database (``engine``); each row also carries ``rank_all``, ``score_all`` and
+    ``rank_change`` (positive: the model moved up once bad voters were set aside).
+
+    ``cubes`` (with a vote file) are the file's ranking cubes when already built; they must
+    carry voter labels. ``settings`` (:func:`voter_settings`) sets the decisive-vote gate and
+    the test level of the checks when ``report`` is not given.
+    """
+    from arena.views.leaderboard import leaderboards
+
+    if options.get("method", "bt") != "bt":
+        raise ScoringError("excluding or weighing voters needs the Bradley-Terry method (bt)")
+    report, cubes, labels = _report_and_cubes(path, engine, tasks, report, cubes, settings)
     base = leaderboards(cubes, **options)
     if mode == "all":
         result = compare_boards(base, leaderboards(cubes, **options))
     else:
         result = compare_boards(base, leaderboards(reweight(cubes, report, mode, labels), **options))
-    weights = report.weights(mode)
-    provisional = (weights > 0) & (weights < 1) if mode == "defended" else np.zeros(len(weights), bool)
-    result["voters"] = {"mode": mode, "flagged": int(report.flagged.sum()),
-                        "excluded_votes": int(round(float(report.votes[weights == 0].sum()))),
-                        "provisional": int(provisional.sum()),
-                        "provisional_votes": int(round(float(report.votes[provisional].sum()))),
-                        "provisional_weight": PROVISIONAL_WEIGHT if mode == "defended" else None,
-                        "pooled_identities": len(report.aliases),
-                        "voters": int(len(report.voters))}
+    result["voters"] = voters_summary(report, mode)
     if mode == "defended":
         result["note"] = defended_note(result["voters"])
     return result
@@ -300,6 +339,9 @@ def defended_note(summary: Mapping[str, Any]) -> str:
              if summary["provisional"] else "")
     pooled = (f"; {summary['pooled_identities']} new identities from shared addresses are "
               "checked together" if summary["pooled_identities"] else "")
+    if summary.get("pooled_flagged"):
+        pooled += (f"; {summary['pooled_flagged']} new identities are left out as groups that "
+                   "push one model")
     return f"{left_out}{young}{pooled}. All votes: voters=all."
 
 
