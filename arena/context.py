@@ -8,6 +8,7 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
+from arena.collect.hot import HotCatalog
 from arena.collect.sampling import PairSampler
 from arena.collect.tokens import load_secret
 from arena.store.config import database_url, media_root
@@ -40,6 +41,11 @@ class Arena:
     @cached_property
     def sampler(self) -> PairSampler:
         return PairSampler(self.engine)
+
+    @cached_property
+    def hot(self) -> HotCatalog:
+        """Items, outputs and model names the vote path reads, kept in memory."""
+        return HotCatalog(self.engine)
 
     @cached_property
     def boards(self) -> BoardCache:

@@ -272,7 +272,7 @@ def next_item(arena: Arena, annotator: str) -> QueueItem | None:
         if assignment is None:
             return None
         imp = s.get(Impression, assignment.impression_id)
-        pair = pair_view(arena, s, imp)
+        pair = pair_view(arena, imp)
     return QueueItem(assignment.id, assignment.position + 1, sum(counts.values()), pair)
 
 

@@ -6,9 +6,10 @@ Cohen's kappa); about one in :data:`GOLD_RATE` (1/30) is a gold pair: the no-edi
 (a model of kind ``baseline``) against a real edit of an item that has a reference image,
 where the right answer is the edit. A check looks like any other pair to the voter.
 
-Which impressions are checks is decided by an HMAC of the voter id and the number of
-impressions the voter has had, keyed with the arena's secret: reproducible for a given
-database, and not predictable from the open source code.
+Which impressions are checks is decided by an HMAC of the voter id and the voter's step (the
+number of impressions it has had, or on the vote path the id of its latest one), keyed with a
+key derived from the arena's secret for this purpose only: reproducible for a given database,
+and not predictable from the open source code or from anything a client sees.
 
 How check votes count
 ---------------------
@@ -27,7 +28,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.engine import Engine
 
 from arena.collect.sampling import PairChoice
@@ -57,12 +58,14 @@ def _uniform(secret: bytes, voter_id: str, n: int, salt: str) -> float:
 
 def plan_check(engine: Engine, voter_id: str | None, task: str | None = None, *,
                secret: bytes | None = None, repeat_rate: float = REPEAT_RATE,
-               gold_rate: float = GOLD_RATE) -> CheckChoice | None:
+               gold_rate: float = GOLD_RATE, step: int | None = None) -> CheckChoice | None:
     """A planted check for this voter's next impression, or ``None`` for an ordinary pair.
 
     ``task`` limits the check to one task (``None``, ``""`` or ``"any"``: any task). Anonymous
     impressions (no voter) never get checks. Returns ``None`` as well when a check is due but
-    nothing qualifies (no earlier vote to repeat, no gold pair in the task).
+    nothing qualifies (no earlier vote to repeat, no gold pair in the task). ``step`` names
+    the voter's position in the schedule (any number that changes with each impression of the
+    voter, e.g. the id of its latest one); by default, its count of impressions.
     """
     if not voter_id:
         return None
@@ -71,11 +74,16 @@ def plan_check(engine: Engine, voter_id: str | None, task: str | None = None, *,
 
         secret = load_secret(engine)
     task = None if task in (None, "", "any") else task
+    if step is not None:
+        u = _uniform(secret, voter_id, step, "check")
+        if u >= repeat_rate + gold_rate:        # most pairs: no query at all
+            return None
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(Impression)
-                         .where(Impression.voter_id == voter_id)).scalar_one()
-        u = _uniform(secret, voter_id, n, "check")
-        pick = _uniform(secret, voter_id, n, "pick")
+        if step is None:
+            step = conn.execute(select(func.count()).select_from(Impression)
+                                .where(Impression.voter_id == voter_id)).scalar_one()
+        u = _uniform(secret, voter_id, step, "check")
+        pick = _uniform(secret, voter_id, step, "pick")
         if u < repeat_rate:
             return _repeat(conn, voter_id, task, pick, repeat_rate)
         if u < repeat_rate + gold_rate:
@@ -83,21 +91,28 @@ def plan_check(engine: Engine, voter_id: str | None, task: str | None = None, *,
     return None
 
 
-def _repeat(conn, voter_id: str, task: str | None, pick: float, rate: float) -> CheckChoice | None:
-    """One of the voter's earlier voted ordinary impressions, not yet repeated, sides swapped."""
+def _repeat_query(by_task: bool):
     imp = Impression.__table__.c
     again = Impression.__table__.alias("again")
     query = (select(imp.id, imp.task, imp.item_id, imp.left_output_id, imp.right_output_id,
                     imp.left_model_id, imp.right_model_id)
              .join(Vote.__table__, Vote.__table__.c.impression_id == imp.id)
-             .where(imp.voter_id == voter_id, imp.check_kind == "none",
+             .where(imp.voter_id == bindparam("voter"), imp.check_kind == "none",
                     ~exists().where(again.c.repeat_of == imp.id))
              .order_by(imp.id.desc()).limit(LOOKBACK))
-    if task is not None:
-        query = query.where(imp.task == task)
-    rows = conn.execute(query).all()
-    recent = {r.id for r in conn.execute(
-        select(imp.id).where(imp.voter_id == voter_id).order_by(imp.id.desc()).limit(MIN_GAP))}
+    return query.where(imp.task == bindparam("task")) if by_task else query
+
+
+#: Built once (any task, one task), so their compiled forms come from SQLAlchemy's cache.
+_REPEATS = {False: _repeat_query(False), True: _repeat_query(True)}
+_IC = Impression.__table__.c
+_RECENT = select(_IC.id).where(_IC.voter_id == bindparam("voter")).order_by(_IC.id.desc()).limit(MIN_GAP)
+
+
+def _repeat(conn, voter_id: str, task: str | None, pick: float, rate: float) -> CheckChoice | None:
+    """One of the voter's earlier voted ordinary impressions, not yet repeated, sides swapped."""
+    rows = conn.execute(_REPEATS[task is not None], {"voter": voter_id, "task": task}).all()
+    recent = set(conn.execute(_RECENT, {"voter": voter_id}).scalars())
     rows = [r for r in rows if r.id not in recent]
     if not rows:
         return None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import select
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, insert, select, update
 
 from arena.collect import tokens
 from arena.collect.checks import plan_check
@@ -20,8 +21,8 @@ from arena.collect.identity import derive, register, valid_id
 from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
 from arena.context import Arena
-from arena.store.db import insert_ignore, session, write_lock
-from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Item, Model, Output, Vote, utcnow
+from arena.store.db import insert_ignore, write_lock
+from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow
 
 TTL_ENV = "ARENA_PAIR_TTL_S"
 DEFAULT_TTL_S = 600.0
@@ -85,7 +86,7 @@ def pair_ttl_s() -> float:
         return DEFAULT_TTL_S
 
 
-def _expired(imp: Impression, now: datetime | None = None) -> bool:
+def _expired(imp: Any, now: datetime | None = None) -> bool:
     if imp.expires_at is None:
         return False
     when = imp.expires_at if imp.expires_at.tzinfo else imp.expires_at.replace(tzinfo=timezone.utc)
@@ -94,47 +95,58 @@ def _expired(imp: Impression, now: datetime | None = None) -> bool:
 
 def _end(arena: Arena, impression_id: int, ending: str) -> bool:
     """Mark an open impression as ended (``ending``); False if it had ended already."""
-    imp = Impression.__table__.c
     with write_lock(arena.engine), arena.engine.begin() as conn:
-        return conn.execute(update(Impression.__table__)
-                            .where(imp.id == impression_id, imp.ended.is_(None))
+        return conn.execute(update(_IMP).where(_I.id == impression_id, _I.ended.is_(None))
                             .values(ended=ending)).rowcount == 1
 
 
-def open_impression(arena: Arena, voter_id: str | None) -> Impression | None:
+_IMP = Impression.__table__
+_I = _IMP.c
+#: The columns the vote path reads of an impression (a Core row with these attributes).
+_FIELDS = (_I.id, _I.nonce, _I.task, _I.item_id, _I.left_output_id, _I.right_output_id,
+           _I.left_model_id, _I.right_model_id, _I.voter_id, _I.session_id, _I.check_kind,
+           _I.issued_at, _I.expires_at, _I.ended)
+
+
+# Statements of the hot path are built once: their compiled form is then found in SQLAlchemy's
+# cache without building a cache key per request.
+_LATEST = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None))
+           .order_by(_I.id.desc()).limit(1))
+_BY_ID = select(*_FIELDS).where(_I.id == bindparam("impression"))
+_INSERT = insert(_IMP).returning(_I.id)
+_MARK_VOTED = (update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
+               .values(ended="voted"))
+
+
+def _latest(arena: Arena, voter_id: str) -> Any:
+    """The voter's latest impression outside live sessions (one indexed query), or ``None``."""
+    with arena.engine.connect() as conn:
+        return conn.execute(_LATEST, {"voter": voter_id}).first()
+
+
+def _is_open(imp: Any) -> bool:
+    return imp is not None and imp.ended is None and imp.expires_at is not None
+
+
+def open_impression(arena: Arena, voter_id: str | None) -> Any:
     """The voter's open pair (issued, not voted, skipped or expired), if any; an expired one
     is marked as such on the way."""
     if voter_id is None:
         return None
-    with session(arena.engine) as s:
-        imp = s.exec(select(Impression)
-                     .where(Impression.voter_id == voter_id, Impression.ended.is_(None),
-                            Impression.session_id.is_(None), Impression.expires_at.is_not(None))
-                     .order_by(Impression.id.desc()).limit(1)).first()
-    if imp is not None and _expired(imp):
+    imp = _latest(arena, voter_id)
+    if not _is_open(imp):
+        return None
+    if _expired(imp):
         _end(arena, imp.id, "expired")
         return None
     return imp
 
 
-def _last_pair(arena: Arena, voter_id: str | None) -> tuple[int, int, int] | None:
-    """(item, left output, right output) of the voter's latest impression, if any."""
-    if voter_id is None:
-        return None
-    with session(arena.engine) as s:
-        row = s.exec(select(Impression.item_id, Impression.left_output_id,
-                            Impression.right_output_id)
-                     .where(Impression.voter_id == voter_id)
-                     .order_by(Impression.id.desc()).limit(1)).first()
-    return None if row is None else tuple(row)
-
-
-def pair_view(arena: Arena, s: Any, imp: Impression) -> dict[str, Any]:
+def pair_view(arena: Arena, imp: Any) -> dict[str, Any]:
     """What a client may see of an impression: its token, instruction and image URLs of its
-    own (:mod:`arena.collect.image_links`), no model names."""
-    item = s.get(Item, imp.item_id)
-    left = s.get(Output, imp.left_output_id)
-    right = s.get(Output, imp.right_output_id)
+    own (:mod:`arena.collect.image_links`), no model names; no query (:mod:`.hot`)."""
+    item = arena.hot.item(imp.item_id)
+    left, right = arena.hot.outputs(imp.left_output_id, imp.right_output_id)
     link = partial(image_url, arena.secret, "i", imp.id)
     return {
         "impression_id": imp.id,
@@ -148,7 +160,8 @@ def pair_view(arena: Arena, s: Any, imp: Impression) -> dict[str, Any]:
 
 
 def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = None,
-               session_id: int | None = None, *, hold: bool = True) -> dict[str, Any]:
+               session_id: int | None = None, *, hold: bool = True,
+               registered: bool = False) -> dict[str, Any]:
     """Choose a pair, store the impression and return what a client may see (no model names).
 
     With ``hold`` (the public arena) a voter has one open pair at a time: while it is open
@@ -156,37 +169,38 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     it expires after :func:`pair_ttl_s`. Annotation queues issue with ``hold=False``: their
     pairs stay open until labelled. For a known voter, about one pair in 15 is a planted check
     (:mod:`arena.collect.checks`), and the pair they have just been shown is not drawn again
-    straight away.
+    straight away. ``registered``: the caller has stored the voter already.
     """
-    if hold and voter_id is not None:
-        held = open_impression(arena, voter_id)
-        if held is not None:
-            with session(arena.engine) as s:
-                return pair_view(arena, s, held)
-    last = _last_pair(arena, voter_id)
+    latest = _latest(arena, voter_id) if voter_id is not None else None
+    if hold and _is_open(latest):
+        if not _expired(latest):
+            return pair_view(arena, latest)
+        _end(arena, latest.id, "expired")
+    last = None if latest is None else (latest.item_id, latest.left_output_id, latest.right_output_id)
     choice = arena.sampler.choose(task, avoid=last)
     if voter_id is not None:
-        ensure_voter(arena, voter_id)
-        check = plan_check(arena.engine, voter_id, task, secret=derive(arena.secret, "checks"))
+        if not registered:
+            ensure_voter(arena, voter_id)
+        check = plan_check(arena.engine, voter_id, task, secret=derive(arena.secret, "checks"),
+                           step=0 if latest is None else latest.id)
         if check is not None and not same_pair(check, last):   # a gold pair may be the last one
             choice = check
-    expires = utcnow() + timedelta(seconds=pair_ttl_s()) if hold else None
-    impression = Impression(
+    values = dict(
         nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
         left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,
         left_model_id=choice.left_model_id, right_model_id=choice.right_model_id,
         voter_id=voter_id, session_id=session_id, sampler=choice.sampler,
         propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
-        repeat_of=getattr(choice, "repeat_of", None), expires_at=expires)
-    with write_lock(arena.engine), session(arena.engine) as s:
-        s.add(impression)
-        s.commit()
+        repeat_of=getattr(choice, "repeat_of", None), issued_at=utcnow(),
+        expires_at=utcnow() + timedelta(seconds=pair_ttl_s()) if hold else None, ended=None)
+    with write_lock(arena.engine), arena.engine.begin() as conn:
+        new_id = conn.execute(_INSERT, values).scalar_one()
+    imp = SimpleNamespace(id=new_id, **values)
     if hold and voter_id is not None:   # two requests at once: the earlier pair stays open
         held = open_impression(arena, voter_id)
-        if held is not None and held.id < impression.id and _end(arena, impression.id, "dropped"):
-            impression = held
-    with session(arena.engine) as s:
-        return pair_view(arena, s, impression)
+        if held is not None and held.id < new_id and _end(arena, new_id, "dropped"):
+            imp = held
+    return pair_view(arena, imp)
 
 
 def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
@@ -208,9 +222,15 @@ def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
     return impression_id, token, choice, duration_ms
 
 
-def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Impression:
-    with session(arena.engine) as s:
-        imp = s.get(Impression, impression_id)
+@lru_cache(maxsize=4)
+def _insert_vote(engine: Any):
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` into votes, built once per engine."""
+    return insert_ignore(engine, Vote.__table__).returning(Vote.__table__.c.id)
+
+
+def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Any:
+    with arena.engine.connect() as conn:
+        imp = conn.execute(_BY_ID, {"impression": impression_id}).first()
     if imp is None:
         raise UnknownImpression(f"no impression {impression_id}")
     if not tokens.verify(arena.secret, imp.id, imp.nonce, token):
@@ -263,25 +283,13 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
                   left_model_id=imp.left_model_id, right_model_id=imp.right_model_id,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
                   duration_ms=duration_ms)
-    i = Impression.__table__.c
-    try:
-        with write_lock(arena.engine), arena.engine.begin() as conn:
-            stmt = insert_ignore(arena.engine, Vote.__table__, **values)
-            created = conn.execute(stmt.returning(Vote.__table__.c.id)).first() is not None
-            if created and not conn.execute(update(Impression.__table__)
-                                            .where(i.id == imp.id, i.ended.is_(None))
-                                            .values(ended="voted")).rowcount:
-                raise PairClosed("this pair was closed before the vote arrived: ask for a new one")
-    except PairClosed:          # skipped or expired meanwhile: the vote was rolled back
-        if imp.ended is None and _stored_choice(arena, imp.id) is not None:
-            return receipt(arena, imp), False
-        raise
-    return receipt(arena, imp), created
-
-
-def _stored_choice(arena: Arena, impression_id: int) -> str | None:
-    with session(arena.engine) as s:
-        return s.exec(select(Vote.choice).where(Vote.impression_id == impression_id)).first()
+    with write_lock(arena.engine), arena.engine.begin() as conn:
+        vote_id = conn.execute(_insert_vote(arena.engine), values).scalar()
+        if vote_id is not None and not conn.execute(_MARK_VOTED, {"impression": imp.id}).rowcount:
+            raise PairClosed("this pair was closed before the vote arrived: ask for a new one")
+    if vote_id is None:             # a retry that raced the first: answer with the stored vote
+        return receipt(arena, imp), False
+    return receipt(arena, imp, vote_id=vote_id, choice=choice), True
 
 
 def record_skip(arena: Arena, impression_id: Any, token: Any) -> tuple[dict[str, Any], bool]:
@@ -303,17 +311,19 @@ def record_skip(arena: Arena, impression_id: Any, token: Any) -> tuple[dict[str,
     return answer, True
 
 
-def receipt(arena: Arena, imp: Impression) -> dict[str, Any]:
-    """The reveal after a vote: the stored choice and both models with latency and cost."""
-    with session(arena.engine) as s:
-        vote = s.exec(select(Vote).where(Vote.impression_id == imp.id)).one()
-        rows = {o.id: (o, m) for o, m in s.exec(
-            select(Output, Model).join(Model, Model.id == Output.model_id)
-            .where(Output.id.in_([imp.left_output_id, imp.right_output_id]))).all()}
-    (lo, lm), (ro, rm) = rows[imp.left_output_id], rows[imp.right_output_id]
+def receipt(arena: Arena, imp: Any, *, vote_id: int | None = None,
+            choice: str | None = None) -> dict[str, Any]:
+    """The reveal after a vote: the stored choice and both models with latency and cost (the
+    vote is read back only when the caller does not know it)."""
+    if vote_id is None:
+        with arena.engine.connect() as conn:
+            vote_id, choice = conn.execute(select(Vote.__table__.c.id, Vote.__table__.c.choice)
+                                           .where(Vote.__table__.c.impression_id == imp.id)).one()
+    lo, ro = arena.hot.outputs(imp.left_output_id, imp.right_output_id)
     return {
-        "vote_id": vote.id, "impression_id": imp.id, "task": imp.task, "choice": vote.choice,
-        "left_model": lm.name, "right_model": rm.name,
+        "vote_id": vote_id, "impression_id": imp.id, "task": imp.task, "choice": choice,
+        "left_model": arena.hot.model_name(lo.model_id),
+        "right_model": arena.hot.model_name(ro.model_id),
         "left_latency_s": lo.latency_s, "right_latency_s": ro.latency_s,
         "left_cost_usd": lo.cost_usd, "right_cost_usd": ro.cost_usd,
     }

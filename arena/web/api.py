@@ -7,10 +7,12 @@ their images are served under URLs of that impression alone (:mod:`arena.collect
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
+import orjson
+
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from arena.collect.identity import COOKIE
@@ -46,6 +48,11 @@ def _call(fn, *args: Any) -> Any:
         raise HTTPException(exc.status, str(exc)) from None
 
 
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    """A JSON answer encoded with orjson (the vote path's routes skip response models)."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
 def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
     """Routes bound to one arena."""
     router = APIRouter()
@@ -55,22 +62,23 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         return {"tasks": [{"name": t.name, "description": t.description, "items": t.items,
                            "models": t.models} for t in task_summaries(arena.engine)]}
 
-    @router.get("/api/pair", responses=errors(404, 422, 429))
-    def pair(request: Request, response: Response, task: str | None = None) -> dict[str, Any]:
+    @router.get("/api/pair", response_class=Response, responses={
+        200: {"description": "The pair", "content": {"application/json": {}}}, **errors(404, 422, 429)})
+    def pair(request: Request, task: str | None = None) -> Response:
         """The voter's open pair, or a new one; the first pair sets the identity cookie."""
         address = visitors.address_of(request)
         visitors.throttle(address)
         task = _check_task(arena, task, allow_any=True)
         voter, fresh = visitors.voter(request.cookies.get(COOKIE), address)
-        answer = _call(issue_pair, arena, task, voter)
+        answer = _json(_call(partial(issue_pair, registered=True), arena, task, voter))
         if fresh:
-            visitors.set_cookie(response, voter, request.url.scheme == "https")
+            visitors.set_cookie(answer, voter, request.url.scheme == "https")
         return answer
 
     @router.post("/api/votes", status_code=201, openapi_extra=json_body(VOTE_BODY),
                  responses={200: {"description": "The stored vote again (a retry)"},
                             **errors(403, 404, 409, 413, 415, 422, 429)})
-    async def vote(request: Request) -> JSONResponse:
+    async def vote(request: Request) -> Response:
         """Vote on an impression (or skip it); a retry returns the first answer."""
         visitors.throttle(visitors.address_of(request))
         body = json_object(await request.body())
@@ -80,7 +88,7 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         else:
             answer, created = await run_in_threadpool(
                 _call, record_vote, *args, body.get("choice"), body.get("duration_ms"))
-        return JSONResponse(answer, status_code=201 if created else 200)
+        return _json(answer, 201 if created else 200)
 
     @router.get("/api/leaderboard", responses=errors(404, 422))
     def leaderboard(task: str | None = None,

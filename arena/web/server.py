@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -21,23 +22,48 @@ from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 from arena.web.visitors import PageCookie, Visitors  # noqa: E402
 
 
-def build_app(arena: Arena) -> FastAPI:
-    """The FastAPI app with the API routes and the Gradio UI."""
-    app = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
-    # Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated): without
-    # this, the mounted Gradio app would answer cross-origin requests with credentials.
+API_PREFIXES = ("/api/", "/media/", "/live", "/live-assets/")
+
+
+class Dispatch:
+    """ASGI: the API, media and live routes go to a lean FastAPI app (no Gradio middleware on
+    the vote path); everything else, and the lifespan, to the app that mounts the pages."""
+
+    def __init__(self, api: FastAPI, pages: Any):
+        self.api, self.pages = api, pages
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
+            await self.api(scope, receive, send)
+        else:
+            await self.pages(scope, receive, send)
+
+
+def _cors(app: FastAPI) -> None:
+    """Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated):
+    without this, the mounted Gradio app would answer cross-origin requests with credentials."""
     origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["content-type"])
+
+
+def build_app(arena: Arena) -> Dispatch:
+    """The ASGI app: the API routes, and the Gradio UI mounted at /."""
+    api = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
     visitors = Visitors(arena)
     routers = (build_router(arena, visitors), build_live_router(arena, visitors))
     for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
-        app.include_router(router)  # before the pages mounted at /
-    contract.install(app)
-    app.add_middleware(PageCookie, arena=arena)
-    app.add_middleware(BodyGuard)
-    return gr.mount_gradio_app(app, build_blocks(arena, visitors), path="/", css=CSS, head=HEAD,
-                               footer_links=["api"])
+        api.include_router(router)
+    contract.install(api)
+    if os.environ.get("ARENA_ALLOWED_ORIGINS", "").strip():
+        _cors(api)
+    api.add_middleware(BodyGuard)
+    pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    _cors(pages)
+    pages.add_middleware(PageCookie, arena=arena)
+    pages = gr.mount_gradio_app(pages, build_blocks(arena, visitors), path="/", css=CSS,
+                                head=HEAD, footer_links=["api"])
+    return Dispatch(api, pages)
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
@@ -53,4 +79,17 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
         print(build(arena).describe(), flush=True)
     print(f"Pareto Arena on http://{host}:{port}", flush=True)
     print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}", flush=True)
-    uvicorn.run(build_app(arena), host=host, port=port, log_level="warning")
+    uvicorn.run(build_app(arena), host=host, port=port, log_level="warning", **fast_http())
+
+
+def fast_http() -> dict[str, str]:
+    """uvicorn's httptools parser and uvloop event loop where installed (they are in
+    requirements.txt), else its pure-Python defaults."""
+    import importlib.util
+
+    options = {}
+    if importlib.util.find_spec("httptools"):
+        options["http"] = "httptools"
+    if importlib.util.find_spec("uvloop"):
+        options["loop"] = "uvloop"
+    return options

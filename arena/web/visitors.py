@@ -12,10 +12,12 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import Request, Response
+from sqlalchemy import select
 
 from arena.collect.identity import (COOKIE, COOKIE_MAX_AGE, address_hash, cookie_value, new_id,
                                     read_cookie, register)
 from arena.context import Arena
+from arena.store.schema import Voter
 from arena.web.client import Limits, client_address
 
 
@@ -25,6 +27,7 @@ class Visitors:
     def __init__(self, arena: Arena):
         self.arena = arena
         self.limits = Limits()
+        self._known: set[str] = set()      # identities stored already (this process saw them)
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The keyed hash of the client's address."""
@@ -46,17 +49,26 @@ class Visitors:
         fresh = voter_id is None
         if fresh:
             voter_id = new_id()
-        if fresh or not self._known(voter_id):
+        if fresh or not self._stored(voter_id):
             self.limits.check(self.limits.identities, address, "new voters")
             register(self.arena.engine, voter_id, "public", address)
+            self._remember(voter_id)
         return voter_id, fresh
 
-    def _known(self, voter_id: str) -> bool:
-        from arena.store.db import session
-        from arena.store.schema import Voter
+    def _stored(self, voter_id: str) -> bool:
+        if voter_id in self._known:
+            return True
+        with self.arena.engine.connect() as conn:
+            found = conn.execute(select(Voter.__table__.c.id)
+                                 .where(Voter.__table__.c.id == voter_id)).first() is not None
+        if found:
+            self._remember(voter_id)
+        return found
 
-        with session(self.arena.engine) as s:
-            return s.get(Voter, voter_id) is not None
+    def _remember(self, voter_id: str) -> None:
+        if len(self._known) >= 1_000_000:
+            self._known.clear()
+        self._known.add(voter_id)
 
     def set_cookie(self, response: Response, voter_id: str, secure: bool) -> None:
         response.set_cookie(COOKIE, cookie_value(self.arena.secret, voter_id),
