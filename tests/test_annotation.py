@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -275,9 +276,16 @@ def test_tab_callbacks_walk_a_queue(lite):
     screen = tab.open_queue(lite, ALICE)
     assert screen.header.startswith("**Item 1 of 3** · 0 done · 0 skipped")
     assert "pa-pair" in screen.page and screen.voting and not screen.review
-    screen = tab.vote_and_next(lite, "left", screen.state)
+    shown = screen.page
+    screen = tab.vote_and_reveal(lite, "left", screen.state)
     assert screen.reveal.startswith("**You voted A is better.** A was **")
-    assert screen.header.startswith("**Item 2 of 3** · 1 done")
+    assert screen.revealed and screen.header.startswith("**Item 1 of 3**")
+    assert re.findall(r"src='([^']+)'", screen.page) == re.findall(r"src='([^']+)'", shown)
+    assert tab.vote_and_reveal(lite, "right", screen.state).reveal.startswith(
+        "Already recorded: **You voted A is better.**")          # a second press stores nothing
+    assert count(lite, Vote) == 1
+    screen = tab.next_screen(lite, screen.state)
+    assert screen.header.startswith("**Item 2 of 3** · 1 done") and screen.voting
     screen = tab.skip_and_next(lite, screen.state)
     assert screen.reveal == "Skipped."
     assert screen.header.startswith("**Item 3 of 3** · 1 done · 1 skipped")
@@ -316,13 +324,19 @@ def test_tab_endpoints_through_gradio_client(lite):
         client = gradio_client.Client(url, verbose=False)
         annotator, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_open")
         assert annotator == ALICE and header.startswith("**Item 1 of 2**") and "pa-pair" in page
-        _, header, _, reveal = client.predict(a=ALICE, api_name="/annotate_right")
-        assert reveal.startswith("**You voted B is better.**") and header.startswith("**Item 2 of 2**")
+        _, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_right")
+        assert reveal.startswith("**You voted B is better.**") and header.startswith("**Item 1 of 2**")
+        assert "data-phase='reveal'" in page        # named under the images just judged
+        _, header, page, _ = client.predict(a=ALICE, api_name="/annotate_left")   # a second press
+        assert header.startswith("**Item 1 of 2**") and "data-phase='reveal'" in page
+        _, header, _, _ = client.predict(a=ALICE, api_name="/annotate_next")
+        assert header.startswith("**Item 2 of 2**")
         _, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_skip")
         assert reveal == "Skipped." and "All done: 1 voted, 1 skipped." in page
         _, header, _, reveal = client.predict(a=ALICE, api_name="/annotate_review_skipped")
         assert header.startswith("**Item 2 of 2**")
-        _, _, page, _ = client.predict(a=ALICE, api_name="/annotate_tie")
+        client.predict(a=ALICE, api_name="/annotate_tie")
+        _, _, page, _ = client.predict(a=ALICE, api_name="/annotate_next")
         assert "All done: 2 voted." in page
     finally:
         blocks.close()
@@ -342,7 +356,9 @@ def test_annotate_tab_on_the_real_app(request):
     _, header, page, _ = client.predict(a="annotator-live-1", api_name="/annotate_open")
     assert header.startswith("**Item 1 of 2**") and "pa-pair" in page
     _, header, _, reveal = client.predict(a="annotator-live-1", api_name="/annotate_left")
-    assert reveal.startswith("**You voted A is better.**") and header.startswith("**Item 2 of 2**")
+    assert reveal.startswith("**You voted A is better.**") and header.startswith("**Item 1 of 2**")
+    _, header, _, _ = client.predict(a="annotator-live-1", api_name="/annotate_next")
+    assert header.startswith("**Item 2 of 2**")
 
 
 # -- arena queue --------------------------------------------------------------------------------

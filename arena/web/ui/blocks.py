@@ -1,6 +1,8 @@
 """The whole Gradio page: tabs, style, and the keyboard shortcuts."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from arena.context import Arena
@@ -13,37 +15,17 @@ from arena.web.ui.vote_tab import build_vote_tab
 from arena.web.ui.voters_tab import build_voters_tab
 from arena.web.visitors import Visitors
 
-CSS = """
-.pa-instruction { font-size: 1.15rem; font-weight: 600; margin: 0.25rem 0 0.5rem; }
-.pa-pair { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.5rem;
-           max-width: 1100px; margin: 0 auto; }
-.pa-fig { margin: 0; text-align: center; }
-.pa-fig img { width: 100%; height: auto; border-radius: 6px; image-rendering: auto; }
-.pa-fig figcaption { font-weight: 700; font-size: 1.1rem; }
-.pa-source img { opacity: 0.95; }
-@media (max-width: 640px) {
-  .pa-pair { grid-template-columns: repeat(2, minmax(0, 1fr)); }
-  .pa-source { grid-column: 1 / span 2; max-width: 60%; margin: 0 auto; }
-}
-.pa-buttons button { min-height: 3rem; font-size: 1.05rem; }
+HERE = Path(__file__).resolve().parent
+#: The page's style (``arena.css``) and script (``arena.js``: keys 1-4 and Enter, the pause
+#: before a pair takes a vote, looking closer), given to the mount call (Gradio drops them from
+#: ``gr.Blocks`` when mounted).
+CSS = (HERE / "arena.css").read_text(encoding="utf-8")
+#: Rules about the page around Gradio's content, which Gradio's scoping of ``css`` cannot reach.
+PAGE_STYLE = """
+@media (max-width: 640px) { .gradio-container .main.app { padding: 8px 8px !important; } }
 """
-
-HEAD = """
-<script>
-// Keys 1-4 vote on the visible pair (Vote or Annotate tab); typing in a field is left alone.
-document.addEventListener('keydown', function (e) {
-  var t = e.target;
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
-  var ids = {'1': ['vote-a', 'ann-a'], '2': ['vote-b', 'ann-b'], '3': ['vote-tie', 'ann-tie'],
-             '4': ['vote-bad', 'ann-bad']}[e.key] || [];
-  for (var i = 0; i < ids.length; i++) {
-    var el = document.getElementById(ids[i]);
-    if (el && el.offsetParent !== null && !el.disabled) { e.preventDefault(); el.click(); return; }
-  }
-});
-</script>
-"""
+HEAD = ("<style>" + PAGE_STYLE + "</style>\n<script>\n"
+        + (HERE / "arena.js").read_text(encoding="utf-8") + "</script>\n")
 
 
 def build_blocks(arena: Arena, visitors: Visitors) -> gr.Blocks:
@@ -60,7 +42,7 @@ def build_blocks(arena: Arena, visitors: Visitors) -> gr.Blocks:
              ("Annotate", "annotate", lambda: build_annotate_tab(arena)))
     with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
         gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
-                    "Two anonymous models edited the same source image.")
+                    "Two anonymous models edited the same source image.", elem_classes="pa-title")
         with gr.Tabs() as tabs:
             with gr.Tab("Vote", id="vote"):
                 build_vote_tab(arena, visitors, blocks, menus)
