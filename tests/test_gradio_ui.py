@@ -20,6 +20,13 @@ def browser_client(url: str):
     return gradio_client.Client(url + "/", verbose=False, headers={"Cookie": f"pa_voter={cookie}"})
 
 
+def vote(client, task: str, choice: str) -> str:
+    """Vote on the pair on screen, then ask for the next (as the page does); the reveal."""
+    _, reveal = client.predict(task_name=task, api_name=f"/vote_{choice}")
+    client.predict(task_name=task, api_name="/next_pair")
+    return reveal
+
+
 @pytest.fixture(scope="module")
 def client(demo_server):
     return browser_client(demo_server.url)
@@ -36,8 +43,20 @@ def test_start_then_vote_reveals_and_advances(demo_server):
 
     page2, reveal = client.predict(task_name="recolor", api_name="/vote_left")
     assert reveal.startswith("**You voted A is better.**")
-    assert re.search(r"A was \*\*[\w-]+\*\* \(\d+ ms\), B was \*\*[\w-]+\*\*", reveal)
-    assert not set(re.findall(IMAGES, page2)) & set(first_images)   # URLs of this impression only
+    assert re.search(r"A was \*\*[\w-]+\*\* \(\d+ ms, [^)]+\), B was \*\*[\w-]+\*\*", reveal)
+    # the reveal is drawn on the pair just judged: the same images, the models named under them
+    assert re.findall(IMAGES, page2) == first_images and "data-phase='reveal'" in page2
+    left = re.search(r"A was \*\*([\w-]+)\*\*", reveal).group(1)
+    assert f"<span class='pa-model'>{left}</span>" in page2
+    again, reveal2 = client.predict(task_name="recolor", api_name="/vote_right")  # a second press
+    assert reveal2 == reveal and re.findall(IMAGES, again) == first_images
+
+    page3, reveal = client.predict(task_name="recolor", api_name="/next_pair")
+    assert reveal == "" and "data-phase='vote'" in page3
+    assert not set(re.findall(IMAGES, page3)) & set(first_images)   # URLs of this impression only
+    assert client.predict(task_name="recolor", api_name="/next_pair")[0].count("/media/") == 3
+    assert re.findall(IMAGES, client.predict(task_name="recolor", api_name="/next_pair")[0]) == \
+        re.findall(IMAGES, page3)        # Next before a vote is no re-roll
 
     _, reveal = client.predict(task_name="recolor", api_name="/vote_both_bad")
     assert "You voted both bad" in reveal
@@ -59,22 +78,25 @@ def test_no_cookie_no_pair_and_each_browser_its_own_identity(demo_server):
 def test_leaderboard_tab_shows_the_recorded_votes(client):
     client.predict(task_name="text_edit", api_name="/start")
     for _ in range(4):
-        client.predict(task_name="text_edit", api_name="/vote_right")
-    table, summary, _ = client.predict(task_name="text_edit", mode_name="all", api_name="/leaderboard")
+        vote(client, "text_edit", "right")
+    table, plot, summary, _ = client.predict(task_name="text_edit", mode_name="all",
+                                             api_name="/leaderboard")
     votes = int(re.match(r"\*\*(\d+) votes\*\*", summary).group(1))
-    assert votes >= 4
-    assert table["headers"][:3] == ["Rank", "Model", "Score"]
-    assert len(table["data"]) >= 2
-    assert sum(row[4] for row in table["data"]) == 2 * votes  # each vote counts for two models
+    assert votes >= 4 and plot                     # the forest plot beside the table
+    heads = re.findall(r"<th[^>]*>([^<]+)</th>", table)
+    assert heads[:4] == ["Rank", "Model", "Score", "95% CI"]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in re.findall(r"<tr class='[^']*'>(.*?)</tr>", table)]
+    assert len(rows) >= 2
+    assert sum(int(row[4]) for row in rows) == 2 * votes  # each vote counts for two models
 
 
 def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, tmp_path):
     client.predict(task_name="object_removal", api_name="/change_task")
     for _ in range(6):
-        client.predict(task_name="object_removal", api_name="/vote_left")
-    table, summary, _ = client.predict(task_name="object_removal", mode_name="exclude",
-                                       api_name="/leaderboard")
-    assert table["headers"][-1] == "Rank change" and table["data"]
+        vote(client, "object_removal", "left")
+    table, _, summary, _ = client.predict(task_name="object_removal", mode_name="exclude",
+                                          api_name="/leaderboard")
+    assert re.findall(r"<th[^>]*>([^<]+)</th>", table)[-1] == "Rank change" and "<td" in table
     assert "votes** on object_removal" in summary
     # the public board is ours turned upside down, written from the exact scores (a few votes can
     # leave two models tied, which a board written as ranks 1..n would break)
@@ -92,15 +114,20 @@ def test_leaderboard_without_flagged_voters_and_against_a_public_board(client, t
 def test_pareto_tab_projects_the_time_and_cost_of_a_benchmark_run(client):
     client.predict(task_name="recolor", api_name="/change_task")
     for _ in range(4):
-        client.predict(task_name="recolor", api_name="/vote_left")
+        vote(client, "recolor", "left")
     _, table, summary = client.predict(task_name="recolor", axis_name="latency_s", n_images=1000,
                                        api_name="/pareto")
-    assert "models on the front** of recolor" in summary
-    assert table["headers"][3:7] == ["Latency (s)", "Time for the run", "Cost (USD)", "Cost of the run"]
-    units = {"s": 1, "min": 60, "h": 3600, "days": 86400}
+    assert "models on the front** of recolor" in summary and "is a control" in summary
+    assert table["headers"][3:7] == ["Latency", "Time for the run", "Cost per 1,000 images",
+                                     "Cost of the run"]
+    units = {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "days": 86400}
     for row in table["data"]:                    # latency is shown to 3 digits, the run to ~2
         value, unit = row[4].split()
-        assert float(value) * units[unit] == pytest.approx(1000 * float(row[3]), rel=0.06, abs=0.06)
+        latency, latency_unit = row[3].split()
+        assert float(value) * units[unit] == pytest.approx(
+            1000 * float(latency) * units[latency_unit], rel=0.06, abs=0.06)
+        assert row[5].startswith("$") and "e-" not in row[5]
+    assert any(row[0].endswith("(control)") for row in table["data"])
     _, bigger, _ = client.predict(task_name="recolor", axis_name="latency_s", n_images=26000,
                                   api_name="/pareto")
     assert [r[4] for r in bigger["data"]] != [r[4] for r in table["data"]]
@@ -111,4 +138,5 @@ def test_durations_read_as_a_person_says_them():
     assert human_duration(7 * 3600) == "7.0 h"
     assert [human_duration(s) for s in (0.004, 45, 100, 600, 5000)] == [
         "0.0 s", "45 s", "1.7 min", "10 min", "83 min"]
-    assert [dollars(x) for x in (0, 0.0014, 0.5, 1234.5)] == ["$0.00", "$0.0014", "$0.50", "$1,234.50"]
+    assert [dollars(x) for x in (0, 0.0014, 0.5, 1234.5, 5.9e-7)] == [
+        "$0.00", "$0.0014", "$0.50", "$1,234.50", "$0.00000059"]

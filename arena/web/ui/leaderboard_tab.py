@@ -4,6 +4,8 @@ at a quarter), all votes one click away; and agreement between tasks and with a 
 elsewhere."""
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from arena.files.boards import BoardFileError
 from arena.views.agreement import against_file, between_tasks
 from arena.views.cached import boards_of, stats_of
 from arena.views.leaderboard import OVERALL
+from arena.web.ui.plots import control_models, forest_figure
 from arena.web.ui.task_menus import TaskMenus
 from scoring.errors import ScoringError
 
@@ -30,18 +33,19 @@ def _median(values: dict[str, float]) -> float | None:
 
 
 def leaderboard_rows(arena: Arena, task: str, mode: str = "defended") -> tuple[list[list[Any]], str]:
-    """Table rows for one task and a summary (votes, position bias, warnings)."""
-    result, note = boards_of(arena, [task], mode)
-    board = result["leaderboards"][0]
+    """Table rows for one task and a summary (votes, position bias, notes in plain words)."""
+    board, note, notes_of = _board(arena, task, mode)
     latency = {m["model"]: m["latency_s"] for m in stats_of(arena)}
+    controls = control_models(stats_of(arena))
     rows = []
     for r in board["rows"]:
         lat = latency.get(r["model"], {})
         median = lat.get(task) if task != OVERALL else _median(lat)
         change = r.get("rank_change")
+        label = r["model"] + (" (control)" if r["model"] in controls else "") \
+            + (" (provisional)" if r.get("provisional") else "")
         rows.append([
-            r["rank"], r["model"] + (" (provisional)" if r.get("provisional") else ""),
-            round(r["score"], 1), f"{r['ci_low']:.0f} – {r['ci_high']:.0f}", r["votes"],
+            r["rank"], label, round(r["score"], 1), f"{r['ci_low']:.0f} – {r['ci_high']:.0f}", r["votes"],
             f"{100 * r['both_bad_rate']:.0f}%" if r.get("both_bad_rate") is not None else "",
             f"{median * 1000:.1f} ms" if median is not None else "",
             "" if change is None else f"{change:+d}" if change else "0",
@@ -52,11 +56,79 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended") -> tuple[l
         summary += (f" Position bias: between equal models the left image wins "
                     f"{100 * bias['p_left']:.0f}% (95% CI {100 * bias['p_left_low']:.0f}–"
                     f"{100 * bias['p_left_high']:.0f}%); scores are corrected for it.")
-    notes = [_sentence(text) for text in [result.get("note"), note, *board.get("warnings", [])]
-             if text]
-    if notes:
-        summary += "\n\n" + "\n".join(f"- {text}" for text in notes)
+    if controls & {r["model"] for r in board["rows"]}:
+        summary += (" *no-edit* is a control: it returns the source unchanged, so a model "
+                    "scored below it did worse than doing nothing.")
+    if notes_of:
+        summary += "\n\n" + "\n".join(f"- {text}" for text in notes_of)
     return rows, summary
+
+
+def _board(arena: Arena, task: str, mode: str) -> tuple[dict[str, Any], str, list[str]]:
+    result, note = boards_of(arena, [task], mode)
+    board = result["leaderboards"][0]
+    notes = [_sentence(plain_note(text)) for text in [result.get("note"), note,
+                                                      *board.get("warnings", [])] if text]
+    return board, note, notes
+
+
+#: Fitting and sampling notes as a reader would say them (pattern, replacement).
+PLAIN = (
+    (r"comparison graph not strongly connected: MAP fit with ridge [\d.e-]+; cut off from the "
+     r"main component: (.+)", r"Not yet compared with the rest: \1; their scores are held near "
+     r"the middle until they are"),
+    (r"comparison graph not strongly connected: MAP fit with ridge [\d.e-]+",
+     "Not every model has been compared with every other yet; scores are held near the middle "
+     "until they are"),
+    (r"never lost \(score finite only through the ridge\): (.+)",
+     r"Not beaten in any vote yet: \1 (the score is a cautious guess)"),
+    (r"never won \(score finite only through the ridge\): (.+)",
+     r"Not preferred in any vote yet: \1 (the score is a cautious guess)"),
+    (r"position bias not identifiable from these pairs: h fixed at 0",
+     "Too few votes to tell whether voters favour the left image; no correction is made for it"),
+    (r"only (\d+) voter\(s\): intervals treat votes as independent \(clustering by voter needs "
+     r"(\d+) or more\)", r"Only \1 voters so far: the intervals treat every vote as independent "
+     r"and may be too narrow (they allow for each voter's habits from \2 voters on)"),
+    (r"(\d+) provisional model\(s\): fewer than (\d+) votes",
+     r"\1 models have fewer than \2 votes (marked provisional): their places may still change"),
+    (r"\b1 identities\b", "1 identity"),
+    (r"All votes: voters=all\.?", "Choose All votes to count every vote."),
+    (r"voters=(all|exclude|weighted)", r"the \1 board"),
+)
+
+
+def plain_note(text: str) -> str:
+    """A note from the fit or the voter checks in plain words (unknown notes pass unchanged)."""
+    for pattern, words in PLAIN:
+        text = re.sub(pattern, words, text)
+    return text
+
+
+def board_html(rows: list[list[Any]]) -> str:
+    """The table, every row shown (no scroll box); on a phone rank, model, score and interval
+    stay and the other columns fold away."""
+    if not rows:
+        return "<p class='pa-empty'>No votes on this task yet.</p>"
+    wide = {4, 5, 6, 7}
+    head = "".join(f"<th scope='col' class='{_cls(i, wide)}'>{html.escape(h)}</th>"
+                   for i, h in enumerate(HEADERS))
+    body = "".join(
+        f"<tr class='{'pa-control' if '(control)' in str(row[1]) else ''}'>"
+        + "".join(f"<td class='{_cls(i, wide)}'>{html.escape(str(v))}</td>" for i, v in enumerate(row))
+        + "</tr>" for row in rows)
+    return f"<table class='pa-board' id='board-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cls(i: int, wide: set[int]) -> str:
+    return " ".join(c for c in ("pa-left" if i == 1 else "", "pa-ci" if i == 3 else "",
+                                "pa-wide" if i in wide else "") if c)
+
+
+def board_view(arena: Arena, task: str, mode: str = "defended"):
+    """The table (HTML), the forest plot and the summary of one task's board."""
+    rows, summary = leaderboard_rows(arena, task, mode)
+    board = boards_of(arena, [task], mode)[0]["leaderboards"][0]
+    return board_html(rows), forest_figure(board["rows"], control_models(stats_of(arena))), summary
 
 
 def _sentence(text: str) -> str:
@@ -98,10 +170,15 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Leaderboard tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="board-task")
-        mode = gr.Radio(choices=list(MODES.items()), value="defended", label="Votes")
+        mode = gr.Dropdown(choices=list(MODES.items()), value="defended", label="Votes",
+                           elem_id="board-mode")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
-    summary = gr.Markdown("")
-    table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="board")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            table = gr.HTML("", elem_id="board")
+        with gr.Column(scale=2, min_width=300):
+            forest = gr.Plot(elem_id="board-plot", show_label=False)
+    summary = gr.Markdown("", elem_classes="pa-notes", elem_id="board-notes")
     with gr.Accordion("Do the rankings agree?", open=False):
         gr.Markdown("Between tasks that share models, and with a board from elsewhere.")
         tasks_table = gr.Dataframe(headers=TASK_HEADERS, interactive=False)
@@ -111,12 +188,12 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         shifts = gr.Dataframe(headers=SHIFT_HEADERS, interactive=False)
 
     def show(task_name: str, mode_name: str):
-        return (*leaderboard_rows(arena, task_name, mode_name), task_agreement_rows(arena))
+        return (*board_view(arena, task_name, mode_name), task_agreement_rows(arena))
 
     def compare(task_name: str, path: str | None):
         return file_agreement(arena, task_name, path)
 
-    outputs = [table, summary, tasks_table]
+    outputs = [table, forest, summary, tasks_table]
     for trigger in (task.change, mode.change):
         trigger(show, [task, mode], outputs, api_name="leaderboard" if trigger == task.change else False)
     refresh.click(show, [task, mode], outputs, api_name=False)

@@ -1,20 +1,20 @@
 """The Pareto tab: preference score against latency or cost per task, with the front drawn."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
 from arena.context import Arena
-from arena.views.cached import pareto_of
+from arena.views.cached import pareto_of, stats_of
 from arena.views.leaderboard import OVERALL
+from arena.web.ui.plots import control_models, pareto_figure
 from arena.web.ui.task_menus import TaskMenus
 
-AXIS_LABELS = {"latency_s": "Median latency per image (s, log scale)",
-               "cost_usd": "Cost per image (USD, log scale)"}
-HEADERS = ["Model", "Score", "95% CI", "Latency (s)", "Time for the run", "Cost (USD)", "Cost of the run",
-           "On front", "P(front)", "Dominated by"]
+HEADERS = ["Model", "Score", "95% CI", "Latency", "Time for the run", "Cost per 1,000 images",
+           "Cost of the run", "On front", "P(front)", "Dominated by"]
 RUN_IMAGES = 26_000     # a benchmark run, for the projected time and cost columns
 
 
@@ -32,13 +32,22 @@ def human_duration(seconds: float) -> str:
 def _run_cells(latency: float | None, cost: float | None, images: int) -> list[str]:
     """Latency, projected time (one device, one image at a time), cost per image and cost of
     editing ``images`` images."""
-    return [_fmt(latency), "" if latency is None else human_duration(images * latency),
-            _fmt(cost), "" if cost is None else dollars(images * cost)]
+    return [latency_words(latency), "" if latency is None else human_duration(images * latency),
+            "" if cost is None else dollars(1000 * cost), "" if cost is None else dollars(images * cost)]
+
+
+def latency_words(seconds: float | None) -> str:
+    """A latency in ms below a second, else in s, to three digits: ``2.05 ms``, ``1.5 s``."""
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def dollars(x: float) -> str:
-    """Dollars to the cent, or to two significant digits below a cent."""
-    return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.2g}"
+    """Dollars to the cent, or to two significant digits below a cent (never in e-notation)."""
+    if x >= 0.01 or x <= 0:
+        return f"${x:,.2f}"
+    return f"${x:.{1 - math.floor(math.log10(x))}f}"
 
 
 def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None = RUN_IMAGES
@@ -50,42 +59,24 @@ def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None =
     front = fronts.get(axis)
     if front is None:
         return go.Figure(), [], f"No votes or no measured {axis.split('_')[0]} on {task} yet."
-    return pareto_figure(front), [
-        [p["model"], round(p["score"], 1), f"{p['ci_low']:.0f} – {p['ci_high']:.0f}",
+    controls = control_models(stats_of(arena))
+    return pareto_figure(front, controls), [
+        [p["model"] + (" (control)" if p["model"] in controls else ""), round(p["score"], 1),
+         f"{p['ci_low']:.0f} – {p['ci_high']:.0f}",
          *_run_cells(p["latency_s"], p["cost_usd"], images), "yes" if p["on_front"] else "",
          "" if p["p_front"] is None else f"{p['p_front']:.2f}", ", ".join(p["dominated_by"])]
         for p in front["points"]], (
         f"**{len(front['front'])} of {len(front['points'])} models on the front** of {task} "
-        f"({front['votes']} votes): {', '.join(front['front'])}.")
+        f"({front['votes']} votes): {', '.join(front['front'])}." + _control_note(front, controls))
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3g}"
-
-
-def pareto_figure(front: dict[str, Any]) -> go.Figure:
-    """Scatter of score (with 95% intervals) against the axis; the front joined by a line."""
-    axis = front["axis"]
-    pts = [p for p in front["points"] if p[axis] is not None]
-    floor = min((p[axis] for p in pts if p[axis] > 0), default=1e-6) / 2
-    x = [max(p[axis], floor) for p in pts]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=x, y=[p["score"] for p in pts], mode="markers+text", text=[p["model"] for p in pts],
-        textposition="top center", name="models",
-        marker={"size": 11, "color": ["#e4572e" if p["on_front"] else "#8d99ae" for p in pts]},
-        error_y={"type": "data", "symmetric": False, "array": [p["ci_high"] - p["score"] for p in pts],
-                 "arrayminus": [p["score"] - p["ci_low"] for p in pts]},
-        customdata=[[p["p_front"] if p["p_front"] is not None else float("nan")] for p in pts],
-        hovertemplate="%{text}<br>score %{y:.0f}<br>%{x:.3g}<br>P(front) %{customdata[0]:.2f}<extra></extra>"))
-    on = sorted((xv, p["score"]) for xv, p in zip(x, pts) if p["on_front"])
-    fig.add_trace(go.Scatter(x=[a for a, _ in on], y=[b for _, b in on], mode="lines",
-                             line={"shape": "hv", "color": "#e4572e", "dash": "dot"}, name="Pareto front"))
-    fig.update_layout(xaxis={"type": "log", "title": AXIS_LABELS[axis]},
-                      yaxis={"title": "Preference score (Bradley-Terry, 95% CI)"},
-                      margin={"l": 60, "r": 20, "t": 30, "b": 60}, height=480, showlegend=False,
-                      template="plotly_white")
-    return fig
+def _control_note(front: dict[str, Any], controls: set[str]) -> str:
+    shown = sorted(controls & {p["model"] for p in front["points"]})
+    if not shown:
+        return ""
+    return (f" *{', '.join(shown)}* is a control (the source unchanged): it takes next to no time "
+            "and money, so it sits at the cheap end of every front; read the front from it "
+            "upwards: a model is worth its cost when it scores above the control.")
 
 
 def build_pareto_tab(arena: Arena, menus: TaskMenus):
@@ -98,7 +89,7 @@ def build_pareto_tab(arena: Arena, menus: TaskMenus):
                            info="for the projected time (one device) and cost columns",
                            elem_id="pareto-images")
     summary = gr.Markdown("")
-    plot = gr.Plot(elem_id="pareto-plot")
+    plot = gr.Plot(elem_id="pareto-plot", show_label=False)
     table = gr.Dataframe(headers=HEADERS, interactive=False)
 
     def show(task_name: str, axis_name: str, n_images: float | None):

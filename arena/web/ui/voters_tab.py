@@ -98,7 +98,7 @@ def build_voters_tab(arena: Arena, menus: TaskMenus):
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     summary = gr.Markdown(LOCKED, elem_id="voters-summary")
     flagged = gr.Dataframe(headers=FLAGGED_HEADERS, interactive=False, wrap=True,
-                           elem_id="voters-flagged")
+                           column_widths=["150px", "80px", "115px", "420px"], elem_id="voters-flagged")
     moves = gr.Dataframe(headers=MOVE_HEADERS, interactive=False, elem_id="voters-moves")
     voter = gr.Dropdown(choices=[], label="Votes of a flagged voter", elem_id="voters-pick")
     votes = gr.Dataframe(headers=VOTE_HEADERS, interactive=False, elem_id="voters-votes")
