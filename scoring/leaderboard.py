@@ -23,8 +23,8 @@ from .bradley_terry import BASE_SCORE, SCALE, fit_bradley_terry
 from .data import Comparisons, Votes
 from .elo import bootstrap_elo, fit_elo
 from .errors import ScoringError
-from .clustered import CORRECTIONS, t_quantile
-from .intervals import model_cov, percentile_interval, sandwich, sandwich_cov, wilson
+from .clustered import CORRECTIONS, DEFAULT_CORRECTION, t_quantile
+from .intervals import model_cov, percentile_interval, sandwich, wilson
 from .resample import RESAMPLE, resample_params, small_sample_draws
 from .ties import TIE_MODELS
 
@@ -230,7 +230,7 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
          ties: str = "half", rounds: int = 1000, seed: int = 0, min_votes: int = 20,
          max_ci_width: float | None = None, level: float = 0.95,
          position_bias: bool | str = "fit", ridge: float | None = None,
-         bootstrap: str = "poisson", correction: str = "cr2",
+         bootstrap: str = "poisson", correction: str = DEFAULT_CORRECTION,
          resample: str = "voters") -> Leaderboard:
     """Rank the models of one task.
 

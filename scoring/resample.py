@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bradley_terry import BTResult, newton
+from .clustered import DEFAULT_CORRECTION
 from .data import Comparisons
 from .errors import ScoringError
 from .ties import TIE_MODELS
@@ -73,7 +74,7 @@ def voter_bootstrap_params(data: Comparisons, fit: BTResult, *, rounds: int = 10
 
 
 def small_sample_draws(data: Comparisons, fit: BTResult, draws: np.ndarray, *,
-                       level: float = 0.95, correction: str = "cr2"):
+                       level: float = 0.95, correction: str = DEFAULT_CORRECTION):
     """Voter-bootstrap draws with the small-sample correction of the clustered sandwich.
 
     A voter bootstrap estimates the plain (CR0) clustered variance: it misses the leverage of

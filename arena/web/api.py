@@ -92,18 +92,20 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
 
     @router.get("/api/leaderboard", responses=errors(404, 422))
     def leaderboard(task: str | None = None,
-                    voters: Literal["defended", "all", "exclude", "weighted"] = "defended"
-                    ) -> dict[str, Any]:
+                    voters: Literal["defended", "all", "exclude", "weighted"] = "defended",
+                    position_bias: Literal["fit", "none"] = "fit") -> dict[str, Any]:
         """The ``rank`` JSON: by default the defended board (flagged voters left out,
-        identities too new to be checked down-weighted; its ``note`` says how many)."""
+        identities too new to be checked down-weighted; its ``note`` says how many), with the
+        left/right term fitted (``position_bias=none``: the conventional fit without it)."""
         task = _check_task(arena, task, allow_any=False)
-        result, note = boards_of(arena, [task] if task else None, voters)
+        result, note = boards_of(arena, [task] if task else None, voters, position_bias)
         return {**result, "note": result.get("note") or note or None} if voters != "all" else result
 
     @router.get("/api/pareto", responses=errors(404, 422))
-    def pareto(task: str | None = None) -> dict[str, Any]:
+    def pareto(task: str | None = None, position_bias: Literal["fit", "none"] = "fit"
+               ) -> dict[str, Any]:
         task = _check_task(arena, task, allow_any=False)
-        return pareto_of(arena, task)
+        return pareto_of(arena, task, position_bias)
 
     @router.head("/media/{token}", response_class=Response, responses={**PNG, **errors(404)},
                  operation_id="media_head")
