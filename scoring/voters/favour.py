@@ -169,20 +169,23 @@ def _family_z(d, gl, gr, p_l, p_r, best, direction, size, v, m, min_votes):
     return np.where(np.isfinite(z), z, 0.0)
 
 
-def sought_favour(fav: Check, seek: Seeking, floor: float, min_z: float = 3.0) -> Check:
+def sought_favour(fav: Check, seek: Seeking, floor: float, min_z: float = 3.0,
+                  seek_z: float = 3.0) -> Check:
     """Seeking and favouring the same model: Stouffer's sum ``(z_favour + z_seek) / sqrt(2)``
     for the voter's favourite (Stouffer et al. 1949, *The American Soldier*; independent under
     the null, since which pairs an honest voter is shown does not depend on its answers), one
-    test per model shown. It needs the favour alone at ``z >= min_z`` and beyond ``floor``, so
-    a voter who merely saw one model often (the sampler boosting a new model) is not flagged
-    by exposure alone; this lends the power of both signals to a subtle rigger whose favour
+    test per model shown. It needs the favour alone at ``z >= min_z`` and beyond ``floor`` and
+    the seeking alone at ``z >= seek_z``, so neither a voter who merely saw one model often
+    (the sampler boosting a new model) nor an honest voter who likes one model and saw it a
+    little more often than average by chance is flagged; this lends the power of both signals to a subtle rigger whose favour
     alone misses a Bonferroni threshold over thousands of voters."""
     v = len(fav.z)
     pick = np.arange(v), fav.detail["model"]
     zf, zs = fav.z, seek.z[pick]
     with np.errstate(invalid="ignore"):
         z = np.where(np.isfinite(zf) & np.isfinite(zs), (zf + zs) / np.sqrt(2), np.nan)
-        large = (np.nan_to_num(fav.effect) >= floor) & (np.nan_to_num(zf) >= min_z) & (zs > 0)
+        large = ((np.nan_to_num(fav.effect) >= floor) & (np.nan_to_num(zf) >= min_z)
+                 & (np.nan_to_num(zs) >= seek_z))
     detail = {**fav.detail, "votes": seek.votes, "seek_shown": seek.shown[pick],
               "seek_expected": seek.expected[pick]}
     return Check("sought", z, ndtr(-z), fav.effect, large, fav.tests, detail)

@@ -207,7 +207,7 @@ def _run_checks(data: VoterData, weight, s: Settings):
     fav = favouritism(data, rows, s.favour_floor, s.favour_min_votes,
                       eta=rel.detail["without_model"], shift=shift, seek=seek,
                       forced=s.favour_forced, seek_z=s.seek_z, family_z=s.family_z)
-    checks = [fav, sought_favour(fav, seek, s.favour_floor),
+    checks = [fav, sought_favour(fav, seek, s.favour_floor, seek_z=s.seek_z),
               side,
               det.tie_spam(data, cons, s.tie_floor, s.min_votes),
               det.speed(data, s.speed_p0, s.speed_floor, s.min_votes) if s.use_durations else None,
