@@ -27,6 +27,13 @@ random, always-left, anti-consensus, rigger and tie-spamming voters) is judged b
 Both reference methods are vectorised here (no loop per vote) but compute the published
 statistics; they pool all tasks, as FastChat's default "full" category and the paper do.
 
+Then one crowd per hard kind (:func:`kind_crowds`: riggers of the second-best model who show it
+in half their battles, subtle riggers who seek the target in 30% of their votes, a swarm of
+20 sybil identities x 15 votes for a weak model, honest voters with a taste for the weakest
+model family) prints the share flagged per kind, ours beside FastChat's ``outlier_detect``,
+with honest false alarms and, for the taste crowd, how far each board moves the liked family
+against its 95% interval.
+
 Reported: detection among voters with at least 50 votes (precision = flagged voters of a bad
 type / all flagged voters, so flagged noisy voters count as false alarms; recall per type);
 ranking error (per task, the RMSE in logits between fitted and true strengths, and the share
@@ -51,6 +58,7 @@ from scoring.bradley_terry import fit_bradley_terry  # noqa: E402
 from scoring.data import Comparisons  # noqa: E402
 from scoring.simulate import BAD_TYPES, VOTER_TYPES, CrowdConfig, simulate_crowd  # noqa: E402
 from scoring.voters import VoterData, assess_voters  # noqa: E402
+from voter_kinds import kinds_section  # noqa: E402
 
 TARGETS = ("random", "always_left", "anti_consensus", "rigger")
 
@@ -235,6 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--spread", type=float, default=4.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--min-votes", type=int, default=50)
+    ap.add_argument("--kind-voters", type=int, default=10_000,
+                    help="voters of each hard-kind crowd (0: leave that section out)")
     args = ap.parse_args(argv)
 
     crowd = simulate_crowd(CrowdConfig(voters=args.voters, votes=args.votes, seed=args.seed,
@@ -281,13 +291,14 @@ def main(argv=None) -> int:
 
     print(f"\ndetection among voters with >= {args.min_votes} votes "
           "(precision counts flagged honest and noisy voters as false alarms):")
+    present = [t for t in VOTER_TYPES if (types == t).any()]
     head = f"  {'method':26s} {'flagged':>7s} {'prec.':>6s} " + " ".join(
-        f"{t[:12]:>12s}" for t in VOTER_TYPES)
+        f"{t[:12]:>12s}" for t in present)
     print(head)
     for name, flags in methods.items():
         d = detection(flags, types, eligible)
         print(f"  {name:26s} {d['flagged']:7d} {d['precision']:6.3f} " + " ".join(
-            f"{d[t]:12.3f}" for t in VOTER_TYPES))
+            f"{d[t]:12.3f}" for t in present))
     print("  (columns after precision: share of that type flagged = recall for bad types, "
           "false-alarm rate for honest and noisy)")
     print(f"  all voters, ours: {report.summary['flagged']} flagged of {len(crowd.voters)}; "
@@ -317,6 +328,8 @@ def main(argv=None) -> int:
             places = " ".join(f"{a}->{b}" for a, b in rigged_place(theta, crowd))
             print(f"  {name:30s} RMSE {rmse:.3f} {ratio:>14s}  discordant {disc:.3f}  "
                   f"rigged {crowd.models[crowd.rigged_model]}: {places}")
+    if args.kind_voters:
+        kinds_section(args.kind_voters, args.seed)
     return 0
 
 
