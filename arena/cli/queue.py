@@ -4,6 +4,7 @@ from __future__ import annotations
 from arena.cli import InputError
 from arena.cli.output import add_format_option, emit
 
+FALLBACK = "http://127.0.0.1:7860"
 COLUMNS = ("annotator", "task", "added", "total", "done", "skipped", "pending", "gold", "repeats", "url")
 
 
@@ -20,8 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--task", default="any", help="task to draw pairs from (default: any task)")
     p.add_argument("--size", type=int, default=50,
                    help="pairs to add (default 50; 0: add nothing, print the progress)")
-    p.add_argument("--url", default="http://127.0.0.1:7860", metavar="BASE",
-                   help="address the arena is served at, for the link (default http://127.0.0.1:7860)")
+    p.add_argument("--base-url", "--url", dest="url", default=None, metavar="BASE",
+                   help="address annotators open the arena at, for the link (default: "
+                        f"$ARENA_PUBLIC_URL, else {FALLBACK}, with a warning)")
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -30,8 +32,22 @@ def _fraction(k: int, n: int) -> str:
     return f"{k}/{n}" if n else ""
 
 
+def base_url(given: str | None) -> tuple[str, str | None]:
+    """The arena's public address for the link, and a warning when it is only a guess."""
+    import os
+
+    if given:
+        return given, None
+    public = os.environ.get("ARENA_PUBLIC_URL", "").strip()
+    if public:
+        return public, None
+    return FALLBACK, (f"the link assumes the arena is at {FALLBACK}; pass --base-url or set "
+                      "ARENA_PUBLIC_URL to the address annotators open")
+
+
 def run(args) -> int:
     import secrets
+    import sys
 
     from arena.collect.annotation import AnnotationError, create_queue, progress, queue_url
     from arena.context import Arena
@@ -48,7 +64,10 @@ def run(args) -> int:
             state, added, first = progress(arena, annotator), 0, None
     except AnnotationError as exc:
         raise InputError(str(exc)) from None
-    url = queue_url(state.annotator, args.url)
+    base, warning = base_url(args.url)
+    if warning:
+        print(f"arena queue: note: {warning}", file=sys.stderr)
+    url = queue_url(state.annotator, base)
     task = args.task if args.size else None
     data = {"annotator": state.annotator, "task": task, "added": added, "first_item": first,
             "queue": state.as_dict(), "url": url}

@@ -1,4 +1,6 @@
-// Presenter page of a live session: the pair, the join code, live tally bars, and the controls.
+// Presenter page of a live session: the pair, the join code and its QR code, the tally (hidden
+// while voting is open unless the presenter shows it), an optional countdown per round that
+// reveals at zero, a dark theme for projectors, and the controls.
 // The presenter token comes in the link's ?token=; it is moved to sessionStorage and taken out
 // of the address bar so it does not show on the projector.
 (function () {
@@ -37,8 +39,29 @@
       bars[choice] = { fill: fill, n: n };
     });
   })();
-  var hide = $("hide-bars");
-  try { hide.checked = window.localStorage.getItem("pareto-arena-hide-bars") === "1"; } catch (e) { /* */ }
+  function stored(name, fallback) {
+    try { var v = window.localStorage.getItem("pareto-arena-" + name); return v === null ? fallback : v; }
+    catch (e) { return fallback; }
+  }
+  function store(name, value) {
+    try { window.localStorage.setItem("pareto-arena-" + name, value); } catch (e) { /* */ }
+  }
+  var show = $("show-bars"), timerSelect = $("timer"), dark = $("dark");
+  show.checked = stored("show-bars", "0") === "1";
+  timerSelect.value = stored("round-seconds", "0");
+  dark.checked = params.get("theme") === "dark" || (params.get("theme") !== "light" && stored("dark", "0") === "1");
+  document.body.classList.toggle("dark", dark.checked);
+
+  // The QR code of the join address (filled in by the server as a data URI), and a warning
+  // when that address is this computer's own, which no phone can open.
+  (function joinAddress() {
+    var qr = $("qr"), uri = qr.getAttribute("data-qr") || "";
+    if (uri.indexOf("data:image/") === 0) { qr.src = uri; qr.hidden = false; }
+    var host = "";
+    try { host = new URL($("join-url").href).hostname.replace(/^\[|\]$/g, "").toLowerCase(); } catch (e) { /* */ }
+    $("loopback").hidden = !(host === "localhost" || /\.localhost$/.test(host) || /^127\./.test(host)
+                             || host === "::1" || host === "0.0.0.0" || host === "");
+  })();
 
   function drawTally(t) {
     if (!t) return;
@@ -47,7 +70,7 @@
       bars[c].fill.style.width = (100 * t.counts[c] / total) + "%";
       bars[c].n.textContent = String(t.counts[c]);
     });
-    $("tally").classList.toggle("masked", hide.checked && view && view.state === "open");
+    $("tally").classList.toggle("masked", !show.checked && !!view && view.state === "open");
     $("counts").textContent = view && view.round
       ? t.votes + (t.votes === 1 ? " vote" : " votes") + " · " + t.viewers + " joined this round" : "";
   }
@@ -81,6 +104,37 @@
       + " joined" + (s.joining === false ? " (joining closed)" : "")
       + (s.busiest_address_seats > 1 ? " · up to " + s.busiest_address_seats + " from one address" : "");
     drawTally(s.tally || (r && r.tally));
+    countdown();
+  }
+
+  // Countdown: the presenter picks seconds per round; the clock starts when a round opens
+  // (or when a time is picked during one) and the page reveals the round at zero.
+  var deadline = null, deadlineRound = null, ticking = null;
+  function countdown() {
+    var secs = parseInt(timerSelect.value, 10) || 0, el = $("countdown");
+    var open = !!view && view.state === "open" && view.round > 0;
+    if (!open || !secs) { deadline = null; el.hidden = true; clearInterval(ticking); ticking = null; return; }
+    if (deadlineRound !== view.round || deadline === null) {
+      var key = KEY + "-deadline-" + view.round, kept = null;
+      try { kept = parseInt(window.sessionStorage.getItem(key), 10); } catch (e) { /* */ }
+      deadline = kept > 0 ? kept : Date.now() + secs * 1000;
+      deadlineRound = view.round;
+      try { window.sessionStorage.setItem(key, String(deadline)); } catch (e) { /* */ }
+    }
+    if (!ticking) ticking = setInterval(tick, 250);
+    tick();
+  }
+  function tick() {
+    var el = $("countdown");
+    if (deadline === null || !view || view.state !== "open") return;
+    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    el.hidden = false;
+    el.textContent = left >= 60 ? Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2) : left + " s";
+    el.classList.toggle("ending", left <= 5);
+    if (left === 0 && !busy) {
+      clearInterval(ticking); ticking = null; deadline = null;
+      act("reveal");
+    }
   }
 
   function error(text) { $("error").textContent = text || ""; }
@@ -136,9 +190,21 @@
   $("close").addEventListener("click", function () {
     if (window.confirm("Close the session? No more rounds or votes.")) act("close");
   });
-  hide.addEventListener("change", function () {
-    try { window.localStorage.setItem("pareto-arena-hide-bars", hide.checked ? "1" : "0"); } catch (e) { /* */ }
+  show.addEventListener("change", function () {
+    store("show-bars", show.checked ? "1" : "0");
     if (view) drawTally(view.tally);
+  });
+  timerSelect.addEventListener("change", function () {
+    store("round-seconds", timerSelect.value);
+    if (view && view.round) {
+      try { window.sessionStorage.removeItem(KEY + "-deadline-" + view.round); } catch (e) { /* */ }
+    }
+    deadline = null;
+    countdown();
+  });
+  dark.addEventListener("change", function () {
+    store("dark", dark.checked ? "1" : "0");
+    document.body.classList.toggle("dark", dark.checked);
   });
   refresh().catch(function () { error("Reconnecting…"); }).then(function () { timer = setTimeout(poll, 1500); });
 })();

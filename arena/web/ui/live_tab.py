@@ -14,6 +14,7 @@ from arena.collect import live
 from arena.collect.voting import VoteError
 from arena.context import Arena
 from arena.store.organiser import WHERE, is_organiser
+from arena.web.qr import LOOPBACK_ADVICE, is_loopback, qr_data_uri
 from arena.web.ui.organiser_field import given_key, key_field
 from arena.web.ui.task_menus import TaskMenus
 
@@ -27,17 +28,24 @@ def request_base(request: gr.Request | None) -> str:
 
 
 def session_html(code: str, join_url: str, present_url: str) -> str:
-    """The join code in large letters and both links (every value escaped)."""
+    """The join code in large letters, a QR code of the join link, both links (every value
+    escaped), and a warning when the link points at this computer only."""
     e = html.escape
+    warning = (f"<p class='pa-live-warning' role='alert'><b>Warning:</b> {e(LOOPBACK_ADVICE)}</p>"
+               if is_loopback(join_url) else "")
     return (
         "<div class='pa-live'>"
         f"<div class='pa-live-code' style='font:800 2.6rem/1.1 ui-monospace,monospace;"
-        f"letter-spacing:0.12em'>{e(code)}</div>"
+        f"letter-spacing:0.12em'>{e(code)}</div>{warning}"
+        f"<img class='pa-live-qr' id='live-qr' src='{qr_data_uri(join_url)}' width='220' height='220' "
+        f"alt='QR code of the audience link {e(join_url)}'>"
         f"<p><b>Audience</b> (phones): <a href='{e(join_url)}' target='_blank' rel='noopener'>"
         f"{e(join_url)}</a></p>"
         f"<p><b>Presenter</b> (keep this link to yourself: it controls the session): "
         f"<a href='{e(present_url)}' target='_blank' rel='noopener'>{e(present_url)}</a></p>"
-        "<p>Open the presenter link on the projected screen, then press <i>Next round</i>.</p>"
+        "<p>Open the presenter link on the projected screen, then press <i>Next round</i>. "
+        "The address comes from <code>ARENA_PUBLIC_URL</code> when it is set, else from the "
+        "address this page was opened by.</p>"
         "</div>")
 
 
