@@ -256,7 +256,8 @@ def main(argv=None) -> int:
           f"x {len(crowd.models)} models, spread {args.spread} logits, seed {args.seed}; "
           f"{int(eligible.sum()):,} voters with >= {args.min_votes} votes")
     print("  voter types (all / >= min votes): " + ", ".join(
-        f"{t} {int((types == t).sum())}/{int(((types == t) & eligible).sum())}" for t in VOTER_TYPES))
+        f"{t} {int((types == t).sum())}/{int(((types == t) & eligible).sum())}" for t in VOTER_TYPES
+        if (types == t).any()))
 
     with threadpool_limits(1):
         def ours(durations=True):
