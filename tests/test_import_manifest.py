@@ -12,7 +12,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from arena.files.manifest import ManifestError, read_manifest_rows
-from arena.outputs.importing import import_manifest, plan_import, write_import
+from arena.outputs.import_index import ImportIndex
+from arena.outputs.importing import (ImportConflict, derived_key, import_manifest, plan_import,
+                                     write_import)
 from arena.store.catalog import add_item, ensure_task
 from arena.store.schema import Item, Model, Output, Task
 
@@ -238,16 +240,19 @@ def test_unknown_task_created_on_request(arena, folder):
         assert conn.execute(select(Task.name)).scalars().all() == ["style"]
 
 
-def test_failure_while_writing_removes_the_stored_files(recolor, folder):
-    """An item stored by someone else between the checks and the write: the transaction fails,
-    and the image files the import had written are removed."""
+def test_item_stored_meanwhile_is_a_conflict_and_writes_nothing(recolor, folder):
+    """An item stored by someone else between the checks and the write: the import fails
+    before its transaction, and the image files it had written are removed."""
     manifest = write_jsonl(folder, good_rows()[:2])
-    plan = plan_import(recolor, read_manifest_rows(manifest), manifest)
-    key = next(iter(plan.new_items))
-    add_item(recolor.engine, recolor.media, key=key, task="recolor", instruction="meanwhile", source=picture(8))
-    before = state(recolor)
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
-        write_import(recolor, plan, ocr=False)
+    with ImportIndex(folder.parent) as index:
+        plan = plan_import(recolor, manifest, index)
+        key = derived_key(read_manifest_rows(manifest)[0])
+        assert index.items([key])
+        add_item(recolor.engine, recolor.media, key=key, task="recolor", instruction="meanwhile",
+                 source=picture(8))
+        before = state(recolor)
+        with pytest.raises(ImportConflict, match=r"changed while importing \(item 'import/"):
+            write_import(recolor, plan, ocr=False)
     assert state(recolor) == before
 
 

@@ -2,15 +2,20 @@
 
 Rows stream in from :func:`arena.files.manifest.iter_manifest`; each chunk of :data:`CHUNK` rows
 is checked on its own (columns, images readable, not oversized and of their source's size, tasks
-known, items and pairs consistent), with one database query per chunk for its items and their
-outputs. Checking stops at the first :data:`STOP_AFTER` bad rows, so a manifest whose every row
-is wrong is refused after a few rows, not after reading all of them.
+known, items and pairs consistent), with one database query per chunk for its items and one for
+their outputs. What later rows are checked against (the new items and the pairs seen) goes to the
+import's :class:`~arena.outputs.import_index.ImportIndex`, not to Python objects, and images are
+checked from their headers without decoding their pixels, so memory stays bounded however many
+rows the manifest has. Checking stops at the first :data:`STOP_AFTER` bad rows, so a manifest
+whose every row is wrong is refused after a few rows, not after reading all of them.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -19,33 +24,58 @@ from PIL import Image
 from sqlmodel import select
 
 from arena.context import Arena
-from arena.files.manifest import ManifestError, ManifestRow
+from arena.files.manifest import ManifestError, ManifestRow, iter_manifest
+from arena.outputs.import_index import ImportIndex, pair_key
 from arena.store.catalog import items_by_key, task_names
 from arena.store.db import session
-from arena.store.media import ImageInputError, load_user_image
+from arena.store.media import MAX_BYTES, MAX_PIXELS, ImageInputError
 from arena.store.schema import Item, Model, Output
 
 #: Rows checked together (one database query each for their items and stored outputs).
 CHUNK = 1000
 #: Bad rows after which checking stops.
 STOP_AFTER = 20
+#: Image files whose size (or error) is remembered, and file digests kept, at most.
+CACHED = 4096
 
 Problem = tuple[str, str]
+_DESCRIPTION = ("task", "source", "instruction", "mask", "reference", "target_text", "old_text")
 
 
 @dataclass
 class Plan:
-    """What an import will write: rows (item key resolved), new items and tasks."""
+    """What the checks found an import will write: counts and the index they filled.
 
-    rows: list[ManifestRow] = field(default_factory=list)
-    new_items: dict[str, ManifestRow] = field(default_factory=dict)
-    existing: dict[str, Item] = field(default_factory=dict)
+    ``stamp`` is the manifest's size and modification time when checking began; the write pass
+    refuses a manifest that changed since.
+    """
+
+    manifest: Path
+    index: ImportIndex
+    skip_existing: bool = False
+    stamp: tuple[int, int] = (0, 0)
+    rows: int = 0
+    new_items: int = 0
     new_tasks: set[str] = field(default_factory=set)
     skipped: int = 0
 
 
+def manifest_stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time of a file (0, 0 if it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=CACHED)
+def _file_digest(path: Path, stamp: tuple[int, int]) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _digest(path: Path | None) -> str:
-    return "" if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+    return "" if path is None else _file_digest(path, manifest_stamp(path))
 
 
 def derived_key(row: ManifestRow) -> str:
@@ -55,25 +85,55 @@ def derived_key(row: ManifestRow) -> str:
     return "import/" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
+def item_description(row: ManifestRow) -> str:
+    """What rows creating the same item must agree on, as one text."""
+    return json.dumps([str(v) if isinstance(v, Path) else v for v in
+                       (getattr(row, f) for f in _DESCRIPTION)])
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """An image file's size from its header (pixels not decoded), after the checks of
+    :func:`~arena.store.media.load_user_image`: present, not too large, readable, no bomb."""
+    if not path.is_file():
+        raise ImageInputError(f"{path}: no such image file")
+    if path.stat().st_size > MAX_BYTES:
+        raise ImageInputError(f"{path}: file larger than {MAX_BYTES // 2**20} MiB")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageInputError(f"{path}: {width}x{height} pixels exceeds the limit of "
+                                      f"{MAX_PIXELS} (possible decompression bomb)")
+            img.verify()  # the file's structure (PNG chunks and checksums), not its pixels
+            return width, height
+    except ImageInputError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageInputError(f"{path}: unreadable image ({exc})") from None
+
+
 class _Images:
-    """Opens image files to check them; remembers the size or error of shared ones (sources,
-    masks, references), not of outputs, so memory does not grow with the rows."""
+    """Checks image files; remembers the size or error of the last :data:`CACHED` shared ones
+    (sources, masks, references), not of outputs, so memory does not grow with the rows."""
 
     def __init__(self, root: Path):
-        self.root, self.seen = root, {}
+        self.root, self.seen = root, OrderedDict()
 
-    def check(self, path: Path, column: str, mode: str = "RGB") -> tuple[int, int]:
+    def check(self, path: Path, column: str) -> tuple[int, int]:
         """The image's size; raises ImageInputError naming the column and the file."""
-        result = self.seen.get(path) or self._open(path, mode)
+        result = self.seen.get(path) or self._open(path)
         if column != "output":
             self.seen[path] = result
+            self.seen.move_to_end(path)
+            if len(self.seen) > CACHED:
+                self.seen.popitem(last=False)
         if isinstance(result, str):
             raise ImageInputError(f"{column}: {result}")
         return result
 
-    def _open(self, path: Path, mode: str) -> tuple[int, int] | str:
+    def _open(self, path: Path) -> tuple[int, int] | str:
         try:
-            return load_user_image(path, mode=mode).size
+            return image_size(path)
         except ImageInputError as exc:
             return str(exc).replace(str(path), self._name(path))
 
@@ -85,14 +145,44 @@ def _size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-class _Checker:
-    """The state kept across chunks: known tasks, items seen, pairs seen, the plan."""
+class _Seen:
+    """A chunk's view of the index: what earlier chunks recorded, plus this chunk's additions."""
 
-    def __init__(self, arena: Arena, manifest: Path, create_tasks: bool, skip_existing: bool):
-        self.arena, self.images = arena, _Images(manifest.resolve().parent)
-        self.create_tasks, self.skip_existing = create_tasks, skip_existing
+    def __init__(self, index: ImportIndex, keys: set[str], pairs: set[str]):
+        self.index, self.items, self.pairs = index, index.items(keys), index.pairs(pairs)
+        self.new_items: list[tuple[str, str, str]] = []
+        self.new_pairs: list[tuple[str, str]] = []
+
+    def item(self, key: str, row: ManifestRow) -> str:
+        """The line that first described the item (recording this row's if it is the first)."""
+        if key not in self.items:
+            self.items[key] = (row.where, item_description(row))
+            self.new_items.append((key, row.where, self.items[key][1]))
+        line, description = self.items[key]
+        if description != item_description(row):
+            raise ValueError(f"item {key!r} is described differently on {line}")
+        return line
+
+    def pair(self, pair: str, where: str) -> str | None:
+        """The line that used the pair before, or None (and the pair is recorded)."""
+        if pair in self.pairs:
+            return self.pairs[pair]
+        self.pairs[pair] = where
+        self.new_pairs.append((pair, where))
+        return None
+
+    def save(self) -> None:
+        self.index.add(self.new_items, self.new_pairs)
+
+
+class _Checker:
+    """The state kept across chunks: known tasks, the index of items and pairs, the plan."""
+
+    def __init__(self, arena: Arena, plan: Plan, create_tasks: bool):
+        self.arena, self.plan, self.create_tasks = arena, plan, create_tasks
+        self.images = _Images(plan.manifest.resolve().parent)
         self.known_tasks = set(task_names(arena.engine))
-        self.plan, self.pairs, self.sources = Plan(), {}, {}
+        self.sources: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
     def local(self, row: ManifestRow) -> tuple[ManifestRow, str, tuple[int, int]]:
         """Checks that need no database: task, output image, new item images; the item key."""
@@ -111,61 +201,59 @@ class _Checker:
         size = self.images.check(row.source, "source")
         if row.reference is not None:
             self.images.check(row.reference, "reference")
-        if row.mask is not None and self.images.check(row.mask, "mask", "L") != size:
-            raise ValueError(f"mask is {self.images.check(row.mask, 'mask', 'L')}, source is {size}")
+        if row.mask is not None and (mask := self.images.check(row.mask, "mask")) != size:
+            raise ValueError(f"mask is {mask}, source is {size}")
         return size
 
     def resolve(self, row: ManifestRow, key: str, size: tuple[int, int],
-                stored: dict[str, Item]) -> ManifestRow:
+                stored: dict[str, Item], seen: _Seen) -> ManifestRow:
         """Sort the row's item into stored or new; check its output's size and its pair."""
-        source = self._resolve_item(row, key, stored)
+        source = self._resolve_item(row, key, stored, seen)
         if size != source:
             raise ValueError(f"output is {_size(size)}, its source {_size(source)}: give outputs "
                              "their source's size (another size makes the model recognisable)")
-        pair = (key, row.model, row.version)
-        if pair in self.pairs:
-            raise ValueError(f"model {row.model!r} has an output for item {key!r} "
-                             f"on {self.pairs[pair]} already")
-        self.pairs[pair] = row.where
+        before = seen.pair(pair_key(key, row.model, row.version), row.where)
+        if before is not None:
+            raise ValueError(f"model {row.model!r} has an output for item {key!r} on {before} already")
         return replace(row, item=key)
 
-    def _resolve_item(self, row: ManifestRow, key: str, stored: dict[str, Item]) -> tuple[int, int]:
+    def _resolve_item(self, row: ManifestRow, key: str, stored: dict[str, Item],
+                      seen: _Seen) -> tuple[int, int]:
         """The size of the item's source, after checking that rows agree on the item."""
         if key in stored:
             if stored[key].task != row.task:
                 raise ValueError(f"item {key!r} belongs to task {stored[key].task!r}, not {row.task!r}")
-            self.plan.existing[key] = stored[key]
             return self._stored_source(stored[key])
         if row.source is None:
             raise ValueError(f"item {key!r} is not in the database; give its 'source' and "
                              "'instruction' to create it")
         size = self._check_new_item(row)
-        first = self.plan.new_items.setdefault(key, row)
-        same = ("task", "source", "instruction", "mask", "reference", "target_text", "old_text")
-        if any(getattr(first, f) != getattr(row, f) for f in same):
-            raise ValueError(f"item {key!r} is described differently on {first.where}")
+        seen.item(key, row)
         return size
 
     def _stored_source(self, item: Item) -> tuple[int, int]:
         if item.key not in self.sources:
             with Image.open(self.arena.media.path(item.source_path)) as img:
                 self.sources[item.key] = img.size
+            if len(self.sources) > CACHED:
+                self.sources.popitem(last=False)
         return self.sources[item.key]
 
-    def keep(self, rows: list[ManifestRow], problems: list[Problem]) -> None:
-        """Add the chunk's checked rows to the plan, minus pairs the database already holds."""
-        done = _stored_pairs(self.arena.engine, sorted({r.item for r in rows} & set(self.plan.existing)))
+    def keep(self, rows: list[ManifestRow], stored: dict[str, Item], problems: list[Problem]) -> None:
+        """Count the chunk's checked rows, minus pairs the database already holds."""
+        done = stored_pairs(self.arena.engine, sorted({r.item for r in rows} & set(stored)))
         for row in rows:
             if (row.item, row.model, row.version) not in done:
-                self.plan.rows.append(row)
-            elif self.skip_existing:
+                self.plan.rows += 1
+            elif self.plan.skip_existing:
                 self.plan.skipped += 1
             else:
                 problems.append((row.where, f"model {row.model!r} already has an output for item "
                                             f"{row.item!r} in the database (--skip-existing skips it)"))
 
 
-def _stored_pairs(engine, keys: list[str]) -> set[tuple[str, str, str]]:
+def stored_pairs(engine, keys: list[str]) -> set[tuple[str, str, str]]:
+    """(item key, model, version) of the outputs stored for these items."""
     if not keys:
         return set()
     with session(engine) as s:
@@ -175,7 +263,8 @@ def _stored_pairs(engine, keys: list[str]) -> set[tuple[str, str, str]]:
     return set(rows)
 
 
-def _chunks(entries: Iterable, size: int) -> Iterator[list]:
+def chunks(entries: Iterable, size: int = CHUNK) -> Iterator[list]:
+    """Lists of ``size`` entries (the last one shorter)."""
     it = iter(entries)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -200,37 +289,42 @@ def _check_chunk(checker: _Checker, chunk: list, problems: list[Problem],
         if _bad_rows(problems) >= stop_after:
             stopped = entry.where if isinstance(entry, ManifestRow) else entry[0]
             break
-    stored = items_by_key(checker.arena.engine, {key for _, key, _ in keyed})
+    keys = {key for _, key, _ in keyed}
+    stored = items_by_key(checker.arena.engine, keys)
+    seen = _Seen(checker.plan.index, keys - set(stored),
+                 {pair_key(key, row.model, row.version) for row, key, _ in keyed})
     good = []
     for row, key, size in keyed:
         try:
-            good.append(checker.resolve(row, key, size, stored))
+            good.append(checker.resolve(row, key, size, stored, seen))
         except (ValueError, OSError) as exc:
             problems.append((row.where, str(exc)))
-    checker.keep(good, problems)
+    seen.save()
+    checker.plan.new_items += len(seen.new_items)
+    checker.keep(good, stored, problems)
     return stopped
 
 
-def plan_import(arena: Arena, rows: Iterable[ManifestRow | Problem], manifest: Path, *,
-                create_tasks: bool = False, skip_existing: bool = False,
-                problems: list[Problem] | None = None, stop_after: int = STOP_AFTER) -> Plan:
-    """Check rows (and the problems of malformed ones, as :func:`iter_manifest` yields them)
-    against the files and the database.
+def plan_import(arena: Arena, manifest: Path, index: ImportIndex, *, create_tasks: bool = False,
+                skip_existing: bool = False, stop_after: int = STOP_AFTER) -> Plan:
+    """First pass: check every row of the manifest against its files and the database,
+    filling ``index`` with the new items and pairs; nothing is written to the database.
 
     Raises
     ------
     ManifestError
         Listing the bad rows with their labels: all of them, or the first ``stop_after``.
     """
-    checker, problems = _Checker(arena, Path(manifest), create_tasks, skip_existing), list(problems or [])
-    stopped = None
-    for chunk in _chunks(rows, CHUNK):
+    manifest = Path(manifest)
+    plan = Plan(manifest, index, skip_existing, manifest_stamp(manifest))
+    checker, problems, stopped = _Checker(arena, plan, create_tasks), [], None
+    for chunk in chunks(iter_manifest(manifest)):
         stopped = _check_chunk(checker, chunk, problems, stop_after)
         if stopped:
             break
     if problems:
         raise ManifestError(manifest, sorted(problems, key=lambda p: _order(p[0])), stopped)
-    return checker.plan
+    return plan
 
 
 def _order(where: str) -> tuple[int, str]:
