@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any, BinaryIO, Iterator
 
 #: Bytes read from the file at a time.
@@ -19,6 +20,7 @@ BLOCK = 1 << 16
 MAX_ELEMENT = 16 * 1024 * 1024
 
 _WHITESPACE = " \t\n\r"
+_NUMBER = re.compile(r"[0-9.eE+-]*")
 
 
 class _Buffer:
@@ -67,10 +69,16 @@ class _Buffer:
                     continue
                 raise ValueError(f"{label} is not valid JSON ({exc.msg}, at character "
                                  f"{self.offset + exc.pos})") from None
-            # a number at the end of the buffer may go on in the next block
-            if end < len(self.text) or self.eof or not self._grow(label):
+            if self.eof or not self._may_go_on(value, end) or not self._grow(label):
                 self.pos = end
                 return value
+
+    def _may_go_on(self, value: Any, end: int) -> bool:
+        """Whether the value might be longer than decoded: a number ("1", "1.", "1.5e") whose
+        characters run to the end of the buffer, or any value that ends the buffer."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            end = _NUMBER.match(self.text, end).end()
+        return end >= len(self.text)
 
     def _grow(self, label: str) -> bool:
         if len(self.text) - self.pos > MAX_ELEMENT:
