@@ -3,6 +3,7 @@ energy."""
 from __future__ import annotations
 
 from arena.cli.output import add_format_option, emit
+from arena.cli.voters import add_gate_options, gate_settings
 
 COLUMNS = ("task", "axis", "model", "score", "ci_low", "ci_high", "latency_s", "cost_usd",
            "energy_wh", "on_front", "p_front", "dominated_by")
@@ -23,6 +24,10 @@ def add_parser(sub) -> None:
                    help="what the bootstrap behind p_front resamples: voters (default) or votes")
     p.add_argument("--position-bias", choices=("fit", "none"), default="fit",
                    help="fit the left/right advantage h (default), or none: h = 0")
+    p.add_argument("--voters", choices=("all", "exclude", "weighted", "defended"), default="all",
+                   help="all votes (default); leave flagged voters out, also weigh the rest by "
+                        "reliability, or the defended board (see `arena voters`)")
+    add_gate_options(p)
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -43,6 +48,16 @@ def run(args) -> int:
         from arena.views.cubes import db_cubes
 
         cubes = db_cubes(get_engine(), args.task)
+    if args.voters != "all":
+        from arena.views.voters import voter_cubes
+
+        engine = None
+        if not args.votes:
+            from arena.store.db import get_engine
+
+            engine = get_engine()
+        cubes, _ = voter_cubes(args.voters, path=args.votes, engine=engine, tasks=args.task,
+                               cubes=cubes if args.votes else None, settings=gate_settings(args))
     try:
         if args.costs:
             costs = read_costs(args.costs)

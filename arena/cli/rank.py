@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from arena.cli import InputError
 from arena.cli.output import add_format_option, emit
+from arena.cli.voters import add_gate_options, gate_settings
 
 COLUMNS = ("task", "rank", "model", "score", "ci_low", "ci_high", "votes", "provisional")
 
@@ -35,9 +36,12 @@ def add_parser(sub) -> None:
                         "the conventional Bradley-Terry fit of choix, evalica and FastChat")
     p.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--voters", choices=("all", "exclude", "weighted"), default="all",
-                   help="all votes (default); exclude flagged voters; or also weigh the rest by "
-                        "reliability (see `arena voters`); rows then show rank_all and rank_change")
+    p.add_argument("--voters", choices=("all", "exclude", "weighted", "defended"), default="all",
+                   help="all votes (default); exclude flagged voters; also weigh the rest by "
+                        "reliability; or the defended board (flagged voters out, identities under "
+                        "the gate at a quarter; see `arena voters`); rows then show rank_all and "
+                        "rank_change")
+    add_gate_options(p)
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -80,7 +84,7 @@ def run(args) -> int:
 
         result = voter_leaderboards(args.voters, path=args.votes, cubes=cubes if args.votes else None,
                                     engine=None if args.votes else get_engine(), tasks=args.task,
-                                    **options)
+                                    settings=gate_settings(args), **options)
     else:
         result = leaderboards(cubes, **options)
     rows = [{"task": b["task"], **r} for b in result["leaderboards"] for r in b["rows"]]
