@@ -25,9 +25,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "simulate", help="write a synthetic crowd's votes with the truth beside them",
         description="Simulate voters of known types (honest, noisy, random, always_left, "
-                    "anti_consensus, rigger, subtle_rigger, sybil, taste, tie_spammer) on models with known "
-                    "per-task "
-                    "strengths, and write the votes in the battle format (json, jsonl, csv, "
+                    "anti_consensus, rigger, subtle_rigger, sybil, taste, tie_spammer) on "
+                    "models with known per-task strengths, and write the votes in the battle format (json, jsonl, csv, "
                     "parquet by extension) and the truth as JSON (default: FILE with "
                     ".truth.json). Seeded: the same options give the same file.")
     p.add_argument("out", metavar="FILE", help="vote file to write")
