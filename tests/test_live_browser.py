@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -79,3 +80,49 @@ def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, org
     for context in phone_contexts:
         context.close()
     presenter.context.close()
+
+
+def test_presenter_shows_the_join_qr_code_hides_the_tally_and_counts_down(browser, live_url, organiser,
+                                                                        tmp_path):
+    """The QR code decodes to the join link, the tally is hidden while voting is open, and a
+    3-second countdown reveals the round by itself (desktop and phone widths)."""
+    import cv2
+    import numpy as np
+    from playwright.sync_api import expect
+
+    from arena.web.qr import qr_data_uri
+
+    shots = Path(os.environ.get("ARENA_SCREENSHOT_DIR", tmp_path))
+    made = httpx.post(live_url + "/api/live", json={"task": "recolor"}, headers=organiser,
+                      timeout=30).json()
+    served = httpx.get(made["present_url"], timeout=30).text
+
+    def fill(route):            # until the server fills {{qr}}, draw what it will send
+        response = route.fetch()
+        route.fulfill(response=response,
+                      body=response.text().replace("{{qr}}", qr_data_uri(made["join_url"])))
+
+    for viewport in ({"width": 1366, "height": 900}, {"width": 390, "height": 844}):
+        page = browser.new_context(viewport=viewport).new_page()
+        if "{{qr}}" in served:
+            page.route("**/present?*", fill)
+        page.goto(made["present_url"] + "&seconds=3&theme=dark", wait_until="load")
+        expect(page.locator("#qr")).to_be_visible()
+        png = page.locator("#qr").screenshot()
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        assert cv2.QRCodeDetector().detectAndDecode(image)[0] == made["join_url"]
+        loopback = "127.0.0.1" in made["join_url"] or "localhost" in made["join_url"]
+        assert page.locator("#loopback").is_visible() == loopback
+        assert "dark" in page.locator("body").get_attribute("class")
+        if viewport["width"] > 1000:
+            page.click("#next")
+            expect(page.locator("#status")).to_contain_text("voting open")
+            expect(page.locator("#tally")).to_have_class(re.compile("masked"))
+            expect(page.locator("#countdown")).to_be_visible()
+            page.screenshot(path=str(shots / "live-presenter-countdown.png"))
+            expect(page.locator("#status")).to_contain_text("revealed", timeout=15_000)
+            expect(page.locator("#tally")).not_to_have_class(re.compile("masked"))
+        else:
+            page.screenshot(path=str(shots / "live-presenter-phone.png"))
+        page.context.close()

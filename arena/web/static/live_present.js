@@ -49,6 +49,13 @@
   var show = $("show-bars"), timerSelect = $("timer"), dark = $("dark");
   show.checked = stored("show-bars", "0") === "1";
   timerSelect.value = stored("round-seconds", "0");
+  var asked = parseInt(params.get("seconds"), 10);       // ?seconds=N: a timer of one's own
+  if (asked > 0 && asked <= 3600) {
+    var option = document.createElement("option");
+    option.value = String(asked); option.textContent = asked + " s";
+    timerSelect.appendChild(option);
+    timerSelect.value = String(asked);
+  }
   dark.checked = params.get("theme") === "dark" || (params.get("theme") !== "light" && stored("dark", "0") === "1");
   document.body.classList.toggle("dark", dark.checked);
 

@@ -54,7 +54,7 @@ AXES = {  # axis -> (title, value per point from the front's field, tick label)
 
 def _layout(fig: go.Figure, height: int, legend: bool) -> go.Figure:
     fig.update_layout(template="plotly_white", height=height, autosize=True,
-                      margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      margin={"l": 10, "r": 10, "t": 36, "b": 10},
                       font={"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif",
                             "size": 13},
                       showlegend=legend, hovermode="closest",
@@ -124,5 +124,5 @@ def forest_figure(rows: list[dict[str, Any]], controls: set[str] = frozenset()) 
                       "(%{customdata[0]:.0f}–%{customdata[1]:.0f})<extra></extra>"))
     fig.add_vline(x=1000, line={"color": "#9ca3af", "dash": "dot", "width": 1})
     fig.update_yaxes(autorange="reversed", automargin=True, tickfont={"size": 12})
-    fig.update_xaxes(title="Score, 95% interval (1000: average)", automargin=True)
+    fig.update_xaxes(title="Score (95% interval)", automargin=True)
     return _layout(fig, 80 + 30 * max(len(rows), 1), False)
