@@ -130,6 +130,17 @@ def test_limit_then_full_run_makes_each_output_once(arena, tmp_path):
     assert media_files(arena) == files  # nothing written for pairs already done
 
 
+def test_offset_and_limit_take_slices_of_each_task(arena, tmp_path):
+    items = store_scenes(arena, per_task=3)
+    specs = load_models(write(tmp_path, '[[model]]\nname = "no-edit"\nkind = "baseline"\n'))
+    second = generate(arena, specs, options=FAST, offset=1, limit=1)
+    assert dict(second.made) == {"no-edit": 4}
+    keys = {r["key"] for r in outputs(arena)}
+    assert keys == {i.key for i in items if i.key.endswith("-001")}
+    rest = generate(arena, specs, options=FAST, offset=2)
+    assert dict(rest.made) == {"no-edit": 4} and len(outputs(arena)) == 8
+
+
 def test_task_selection_and_errors(arena, tmp_path):
     store_scenes(arena)
     specs = load_models(write(tmp_path, CLASSICAL))
@@ -283,6 +294,8 @@ def test_cli_generate_resumes_and_reports(db_url, arena, tmp_path, monkeypatch, 
     (["--models", "missing.toml"], "cannot read"),
     (["--models", "{models}", "--tasks", "nope"], "unknown task"),
     (["--models", "{models}", "--limit", "0"], "--limit must be at least 1"),
+    (["--models", "{models}", "--offset", "-1"], "--offset must be at least 0"),
+    (["--models", "{models}", "--lease", "0"], "--lease must be above 0"),
     (["--models", "{models}", "--only", "ghost"], "ghost"),
     ([], "--models FILE is required"),
 ])

@@ -20,11 +20,18 @@ __all__ = ["ApiError", "ApiResult", "HostedEditor", "hosted_editor"]
 
 def hosted_editor(spec: ModelSpec) -> HostedEditor:
     """The editor of a hosted API model (raises ConfigError when its key variable is unset)."""
-    key = api_key(spec.api_key_env, f"model {spec.name!r}")
+    where = f"model {spec.name!r}"
+    key = api_key(spec.api_key_env, where)
     if spec.protocol == "openai":
-        from .openai_edit import OpenAIEditor
+        try:
+            from .openai_edit import OpenAIEditor
 
-        return OpenAIEditor(spec, key)
+            return OpenAIEditor(spec, key)
+        except ImportError:
+            from models.config import ConfigError
+
+            raise ConfigError(f"{where}: protocol \"openai\" needs the openai package: "
+                              "pip install -r requirements-models.txt") from None
     from .replicate import ReplicateEditor
 
     return ReplicateEditor(spec, key)
