@@ -168,8 +168,11 @@ def everyday(kwh: float) -> dict[str, Any]:
     else:
         unit, each, source = EVERYDAY[3]
     count = kwh / each
-    shown = f"{count:,.0f}" if count >= 10 else f"{count:.1f}"
-    return {"count": count, "unit": unit, "text": f"about {shown} {unit}", "source": source}
+    if count >= 0.1:
+        text = f"about {count:,.0f} {unit}" if count >= 10 else f"about {count:.1f} {unit}"
+    else:  # below a tenth of a phone charge: a share of one
+        text = f"{100 * count:.2g}% of one phone charge"
+    return {"count": count, "unit": unit, "text": text, "source": source}
 
 
 def projected_energy(items: int, wh_per_image: float | None) -> dict[str, Any] | None:

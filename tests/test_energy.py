@@ -78,7 +78,8 @@ def test_projections_use_the_runs_calls_and_name_an_everyday_amount():
     talk = projected_energy(26_000, 46.0)
     assert talk["kwh"] == pytest.approx(1196.0)
     assert talk["comparison"]["text"] == "about 399 marathons run"
-    assert everyday(0.05)["unit"] == "phone charges" and everyday(0.5)["unit"] == "kettles of water boiled"
+    assert everyday(0.05)["unit"] == "phone charges" and everyday(0.05)["text"] == "about 3.3 phone charges"
+    assert everyday(0.00003)["text"] == "0.2% of one phone charge" and everyday(0.5)["unit"] == "kettles of water boiled"
     assert everyday(50_000)["unit"].startswith("days of an average US home")
     assert projected_energy(10, None) is None
 
@@ -106,7 +107,7 @@ def test_arena_models_shows_energy_and_what_the_latency_was_measured_with(db_url
     assert projected["energy"]["unit"] == "phone charges"
     assert cli(monkeypatch, db_url, arena, "models", "--format", "table") == 0
     table = capsys.readouterr().out
-    assert "energy_wh" in table.splitlines()[0] and "phone charges" in table
+    assert "energy_wh" in table.splitlines()[0] and "of one phone charge" in table
 
 
 def test_energy_is_a_third_pareto_axis(tmp_path, monkeypatch, capsys):
