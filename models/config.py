@@ -16,8 +16,9 @@ A models file is TOML with one ``[[model]]`` table per model::
 
 ``path`` is a model folder for ``diffusers`` and a manifest of outputs (see
 :func:`models.imported.read_manifest`) for ``imported`` and ``api``; relative paths are relative
-to the models file. A hosted editing API is a ``kind = "api"`` model with a ``protocol``
-instead of a path::
+to the models file. ``classical`` and ``baseline`` models name an editor of
+:func:`models.classical.classical_editors`; their settings override its defaults. A hosted
+editing API is a ``kind = "api"`` model with a ``protocol`` instead of a path::
 
     [[model]]
     name = "gpt-image-1"
@@ -31,8 +32,7 @@ instead of a path::
     tasks = ["recolor"]
 
 Any model may declare ``power_w`` (its power draw in W, for energy estimated where no counter
-is readable) and, for ``arena generate --ray``, ``num_gpus``, ``num_cpus`` and ``replicas``. ``classical`` and ``baseline`` models name an editor of
-:func:`models.classical.classical_editors`; their settings override its defaults.
+is readable) and, for ``arena generate --ray``, ``num_gpus``, ``num_cpus`` and ``replicas``.
 """
 from __future__ import annotations
 

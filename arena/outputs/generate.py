@@ -208,7 +208,8 @@ def _run_hosted(arena, entrant, pending, options, summary, bar, failed, keeper) 
     workers = max(int(getattr(entrant.editor, "concurrency", 1)), 1)
     order = random.Random().sample(pending, len(pending))
     with ThreadPoolExecutor(workers, thread_name_prefix=f"api-{entrant.spec.name}") as pool:
-        for outcome in pool.map(lambda i: _run_pair(arena, entrant, i, options, 0, failed, keeper), order):
+        run = lambda item: _run_pair(arena, entrant, item, options, 0, failed, keeper)  # noqa: E731
+        for outcome in pool.map(run, order):
             getattr(summary, outcome)[entrant.spec.name] += 1
             bar.update()
 
@@ -232,7 +233,8 @@ def _run_pair(arena, entrant, item, options, warmup, failed, keeper) -> str:
             return "skipped"
         try:
             images = load_item_images(arena.media, item)
-            image, fields = edit_and_measure(entrant, edit_request(item, images, options.seed), options, warmup)
+            request = edit_request(item, images, options.seed)
+            image, fields = edit_and_measure(entrant, request, options, warmup)
             metrics = item_metrics(item, images, image, ocr=options.ocr)
         except Exception as exc:  # noqa: BLE001 - any failure of a model on an item is recorded
             record_failure(arena.engine, *pair, f"{type(exc).__name__}: {exc}")
@@ -258,7 +260,8 @@ def store_result(arena: Arena, entrant: Entrant, item: Item, image: Any, fields:
 
 
 def prepare(arena: Arena, specs: Sequence[ModelSpec], tasks: Sequence[str] | None,
-            limit: int | None, item_ids: Iterable[int] | None, offset: int = 0) -> tuple[list[Entrant], list[Item]]:
+            limit: int | None, item_ids: Iterable[int] | None,
+            offset: int = 0) -> tuple[list[Entrant], list[Item]]:
     """Check the tasks, build and register the editors, and choose the items.
 
     Raises GenerateError for an unknown task or a stored model version with other settings,

@@ -15,7 +15,9 @@ from PIL import Image
 
 from models.base import EditRequest
 
-from .client import RETRY_STATUSES, ApiError, HostedEditor, Retrying, Transient, decode_image, png_bytes, retry_after
+from .client import (
+    RETRY_STATUSES, ApiError, HostedEditor, Retrying, Transient, decode_image, png_bytes, retry_after,
+)
 
 
 class OpenAIEditor(HostedEditor):

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 from models.base import EditRequest
 
-from .client import RETRY_STATUSES, ApiError, HostedEditor, Retrying, Transient, decode_image, png_bytes, retry_after
+from .client import (
+    RETRY_STATUSES, ApiError, HostedEditor, Retrying, Transient, decode_image, png_bytes, retry_after,
+)
 
 #: Seconds between polls of a prediction that has not ended.
 POLL_S = 0.5
