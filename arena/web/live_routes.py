@@ -27,6 +27,7 @@ from arena.store.organiser import WHERE, is_organiser
 from arena.web.contract import LIVE_BODY, VOTE_BODY, errors, json_body
 from arena.web.guards import json_object
 from arena.web.live_watch import LiveWatch
+from arena.web.qr import qr_data_uri
 from arena.web.visitors import Visitors
 
 JOINING_BODY = {"type": "object", "required": ["open"], "properties": {"open": {"type": "boolean"}}}
@@ -200,6 +201,6 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
                             "Open the presenter link you got when the session was started.", 403)
         join_url = live.public_base(str(request.base_url)) + live.join_path(row.code)
         return _page("live_present.html", code=row.code, join_url=join_url,
-                     join_short=join_url.split("://", 1)[-1])
+                     join_short=join_url.split("://", 1)[-1], qr=qr_data_uri(join_url))
 
     return router
