@@ -140,3 +140,19 @@ def test_durations_read_as_a_person_says_them():
         "0.0 s", "45 s", "1.7 min", "10 min", "83 min"]
     assert [dollars(x) for x in (0, 0.0014, 0.5, 1234.5, 5.9e-7)] == [
         "$0.00", "$0.0014", "$0.50", "$1,234.50", "$0.00000059"]
+
+
+def test_the_position_term_can_be_switched_off_in_both_tabs(client):
+    client.predict(task_name="recolor", api_name="/change_task")
+    for _ in range(3):
+        client.predict(task_name="recolor", api_name="/vote_left")
+        client.predict(task_name="recolor", api_name="/next_pair")
+    fitted = client.predict(task_name="recolor", mode_name="all", corrected=True, api_name="/leaderboard")
+    plain = client.predict(task_name="recolor", mode_name="all", corrected=False, api_name="/leaderboard")
+    assert fitted[0] != plain[0]                     # scores without the left/right term differ
+    ours = httpx.get(f"{client.src}api/leaderboard",
+                     params={"task": "recolor", "voters": "all", "position_bias": "none"}).json()
+    assert ours["leaderboards"][0]["position_bias"] is None
+    _, table, _ = client.predict(task_name="recolor", axis_name="latency_s", n_images=100,
+                                 corrected=False, api_name="/pareto")
+    assert table["data"]

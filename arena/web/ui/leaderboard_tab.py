@@ -32,9 +32,10 @@ def _median(values: dict[str, float]) -> float | None:
     return ordered[len(ordered) // 2] if ordered else None
 
 
-def leaderboard_rows(arena: Arena, task: str, mode: str = "defended") -> tuple[list[list[Any]], str]:
+def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
+                     position_bias: str = "fit") -> tuple[list[list[Any]], str]:
     """Table rows for one task and a summary (votes, position bias, notes in plain words)."""
-    board, note, notes_of = _board(arena, task, mode)
+    board, note, notes_of = _board(arena, task, mode, position_bias)
     latency = {m["model"]: m["latency_s"] for m in stats_of(arena)}
     controls = control_models(stats_of(arena))
     rows = []
@@ -64,8 +65,9 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended") -> tuple[l
     return rows, summary
 
 
-def _board(arena: Arena, task: str, mode: str) -> tuple[dict[str, Any], str, list[str]]:
-    result, note = boards_of(arena, [task], mode)
+def _board(arena: Arena, task: str, mode: str, position_bias: str = "fit"
+           ) -> tuple[dict[str, Any], str, list[str]]:
+    result, note = boards_of(arena, [task], mode, position_bias)
     board = result["leaderboards"][0]
     notes = [_sentence(plain_note(text)) for text in [result.get("note"), note,
                                                       *board.get("warnings", [])] if text]
@@ -124,10 +126,11 @@ def _cls(i: int, wide: set[int]) -> str:
                                 "pa-wide" if i in wide else "") if c)
 
 
-def board_view(arena: Arena, task: str, mode: str = "defended"):
-    """The table (HTML), the forest plot and the summary of one task's board."""
-    rows, summary = leaderboard_rows(arena, task, mode)
-    board = boards_of(arena, [task], mode)[0]["leaderboards"][0]
+def board_view(arena: Arena, task: str, mode: str = "defended", position_bias: str = "fit"):
+    """The table (HTML), the forest plot and the summary of one task's board (``position_bias``
+    ``"none"``: the conventional fit without a left/right term)."""
+    rows, summary = leaderboard_rows(arena, task, mode, position_bias)
+    board = boards_of(arena, [task], mode, position_bias)[0]["leaderboards"][0]
     return board_html(rows), forest_figure(board["rows"], control_models(stats_of(arena))), summary
 
 
@@ -172,6 +175,8 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="board-task")
         mode = gr.Dropdown(choices=list(MODES.items()), value="defended", label="Votes",
                            elem_id="board-mode")
+        bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
+                           elem_id="board-bias")
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
@@ -187,15 +192,17 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         upload_summary = gr.Markdown("")
         shifts = gr.Dataframe(headers=SHIFT_HEADERS, interactive=False)
 
-    def show(task_name: str, mode_name: str):
-        return (*board_view(arena, task_name, mode_name), task_agreement_rows(arena))
+    def show(task_name: str, mode_name: str, corrected: bool = True):
+        return (*board_view(arena, task_name, mode_name, "fit" if corrected else "none"),
+                task_agreement_rows(arena))
 
     def compare(task_name: str, path: str | None):
         return file_agreement(arena, task_name, path)
 
     outputs = [table, forest, summary, tasks_table]
-    for trigger in (task.change, mode.change):
-        trigger(show, [task, mode], outputs, api_name="leaderboard" if trigger == task.change else False)
-    refresh.click(show, [task, mode], outputs, api_name=False)
+    for trigger in (task.change, mode.change, bias.change):
+        trigger(show, [task, mode, bias], outputs,
+                api_name="leaderboard" if trigger == task.change else False)
+    refresh.click(show, [task, mode, bias], outputs, api_name=False)
     upload.change(compare, [task, upload], [shifts, upload_summary], api_name="compare_board")
-    return [task, mode], show, outputs
+    return [task, mode, bias], show, outputs

@@ -50,12 +50,14 @@ def dollars(x: float) -> str:
     return f"${x:.{1 - math.floor(math.log10(x))}f}"
 
 
-def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None = RUN_IMAGES
-                ) -> tuple[go.Figure, list[list[Any]], str]:
+def pareto_view(arena: Arena, task: str, axis: str, images: int | float | None = RUN_IMAGES,
+                position_bias: str = "fit") -> tuple[go.Figure, list[list[Any]], str]:
     """The figure, table rows and a summary line for one task and axis; the last two columns
-    project the time and cost of running each model over ``images`` images."""
+    project the time and cost of running each model over ``images`` images. ``position_bias``
+    ``"none"`` scores without the left/right term."""
     images = max(int(images or 0), 0)
-    fronts = {f["axis"]: f for f in pareto_of(arena, task)["fronts"] if f["task"] == task}
+    fronts = {f["axis"]: f for f in pareto_of(arena, task, position_bias)["fronts"]
+              if f["task"] == task}
     front = fronts.get(axis)
     if front is None:
         return go.Figure(), [], f"No votes or no measured {axis.split('_')[0]} on {task} yet."
@@ -88,15 +90,17 @@ def build_pareto_tab(arena: Arena, menus: TaskMenus):
         images = gr.Number(value=RUN_IMAGES, precision=0, minimum=0, label="Images in a benchmark run",
                            info="for the projected time (one device) and cost columns",
                            elem_id="pareto-images")
+        bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
+                           elem_id="pareto-bias")
     summary = gr.Markdown("")
     plot = gr.Plot(elem_id="pareto-plot", show_label=False)
     table = gr.Dataframe(headers=HEADERS, interactive=False)
 
-    def show(task_name: str, axis_name: str, n_images: float | None):
-        return pareto_view(arena, task_name, axis_name, n_images)
+    def show(task_name: str, axis_name: str, n_images: float | None, corrected: bool = True):
+        return pareto_view(arena, task_name, axis_name, n_images, "fit" if corrected else "none")
 
-    inputs, outputs = [task, axis, images], [plot, table, summary]
+    inputs, outputs = [task, axis, images, bias], [plot, table, summary]
     task.change(show, inputs, outputs, api_name="pareto")
-    for trigger in (axis.change, images.submit, images.blur):
+    for trigger in (axis.change, images.submit, images.blur, bias.change):
         trigger(show, inputs, outputs, api_name=False)
     return inputs, show, outputs
