@@ -34,7 +34,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from live_server import LiveServer, app_env, run_cli  # noqa: E402  (the tests' server runner)
+from live_server import LiveServer, app_env, drop_postgres, fresh_postgres, run_cli  # noqa: E402  (the tests' server runner)
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHOICES = ("left", "right", "tie", "both_bad")
 
@@ -155,7 +155,7 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{workdir / 'arena.db'}"
         if kind == "postgres":
-            url = _fresh_postgres(args.postgres)
+            url = fresh_postgres(args.postgres, 'arena_bench_live')
         server, key = start_server(workdir, url)
         try:
             rounds = live_room(server.url, key, args.phones, args.rounds, args.concurrency)
@@ -175,35 +175,13 @@ def main() -> None:
         finally:
             server.stop()
             if kind == "postgres":
-                _drop_postgres(args.postgres, url)
+                drop_postgres(args.postgres, url)
     print("\nratios (wall time per vote, Gradio event path / live route):")
     for kind in args.only:
         if kind + "-gradio" in per_vote:
             print(f"  {kind:9s} {per_vote[kind + '-gradio'] / per_vote[kind]:.1f}x")
     if not args.workdir:
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _fresh_postgres(server_url: str) -> str:
-    """A new empty database on the server of ``server_url``; returns its URL."""
-    from sqlalchemy import create_engine, text
-
-    name = f"arena_bench_live_{os.getpid()}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_postgres(server_url: str, url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from live_server import LiveServer, app_env, free_port, run_cli  # noqa: E402
+from live_server import LiveServer, app_env, drop_postgres, free_port, fresh_postgres, run_cli  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -135,7 +135,7 @@ def main() -> None:
             url = f"sqlite:///{work / backend / 'arena.db'}" if backend == "sqlite" else args.postgres
             (work / backend).mkdir()
             if backend == "postgres":
-                url = _fresh_postgres(args.postgres)
+                url = fresh_postgres(args.postgres, 'arena_bench_serve')
             server = start_arena(work / backend, url)
             try:
                 ours = cpu_per_cycle(server.url, server.proc.pid, args.cycles)
@@ -148,28 +148,7 @@ def main() -> None:
             finally:
                 server.stop()
                 if backend == "postgres":
-                    _drop_postgres(args.postgres, url)
-
-
-def _drop_postgres(admin_url: str, url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _fresh_postgres(admin_url: str) -> str:
-    from sqlalchemy import create_engine, text
-
-    name = f"arena_bench_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
+                    drop_postgres(args.postgres, url)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,25 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def fresh_postgres(server_url: str, prefix: str = "arena_bench") -> str:
+    """A new empty database on the server of ``server_url``; returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres(server_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()

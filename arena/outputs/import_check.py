@@ -28,7 +28,7 @@ from arena.files.manifest import ManifestError, ManifestRow, iter_manifest
 from arena.outputs.import_index import ImportIndex, pair_key
 from arena.store.catalog import items_by_key, task_names
 from arena.store.db import session
-from arena.store.media import MAX_BYTES, MAX_PIXELS, ImageInputError
+from arena.store.media import ImageInputError, user_image_size
 from arena.store.schema import Item, Model, Output
 
 #: Rows checked together (one database query each for their items and stored outputs).
@@ -92,24 +92,8 @@ def item_description(row: ManifestRow) -> str:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """An image file's size from its header (pixels not decoded), after the checks of
-    :func:`~arena.store.media.load_user_image`: present, not too large, readable, no bomb."""
-    if not path.is_file():
-        raise ImageInputError(f"{path}: no such image file")
-    if path.stat().st_size > MAX_BYTES:
-        raise ImageInputError(f"{path}: file larger than {MAX_BYTES // 2**20} MiB")
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageInputError(f"{path}: {width}x{height} pixels exceeds the limit of "
-                                      f"{MAX_PIXELS} (possible decompression bomb)")
-            img.verify()  # the file's structure (PNG chunks and checksums), not its pixels
-            return width, height
-    except ImageInputError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageInputError(f"{path}: unreadable image ({exc})") from None
+    """An image file's size from its header (see :func:`arena.store.media.user_image_size`)."""
+    return user_image_size(path)
 
 
 class _Images:

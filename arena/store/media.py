@@ -23,24 +23,43 @@ class ImageInputError(ValueError):
     """An image a user supplied is missing, unreadable, too large or a decompression bomb."""
 
 
-def load_user_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, mode: str = "RGB") -> Image.Image:
-    """Open an image from a user, refusing missing, oversized or unreadable files."""
-    path = Path(path)
+def _checked(path: Path, max_pixels: int, verify: bool) -> tuple[Image.Image | None, tuple[int, int]]:
     if not path.is_file():
         raise ImageInputError(f"{path}: no such image file")
     if path.stat().st_size > MAX_BYTES:
         raise ImageInputError(f"{path}: file larger than {MAX_BYTES // 2**20} MiB")
     try:
-        with Image.open(path) as img:
-            width, height = img.size  # header only, nothing decoded yet
-            if width * height > max_pixels:
-                raise ImageInputError(
-                    f"{path}: {width}x{height} pixels exceeds the limit of {max_pixels} "
-                    "(possible decompression bomb)")
-            img.load()
-            return img.convert(mode)
+        img = Image.open(path)
+        width, height = img.size  # header only, nothing decoded yet
+        if width * height > max_pixels:
+            img.close()
+            raise ImageInputError(
+                f"{path}: {width}x{height} pixels exceeds the limit of {max_pixels} "
+                "(possible decompression bomb)")
+        if verify:
+            img.verify()  # the file's structure (PNG chunks and checksums), not its pixels
+            img.close()
+            return None, (width, height)
+        return img, (width, height)
     except ImageInputError:
         raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageInputError(f"{path}: unreadable image ({exc})") from None
+
+
+def user_image_size(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """An image file's size from its header (pixels not decoded), after the checks of
+    :func:`load_user_image`: present, not too large, readable, no bomb."""
+    return _checked(Path(path), max_pixels, verify=True)[1]
+
+
+def load_user_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, mode: str = "RGB") -> Image.Image:
+    """Open an image from a user, refusing missing, oversized or unreadable files."""
+    img, _ = _checked(Path(path), max_pixels, verify=False)
+    try:
+        with img:
+            img.load()
+            return img.convert(mode)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageInputError(f"{path}: unreadable image ({exc})") from None
 
