@@ -130,3 +130,35 @@ num_cpus = 1
     assert cli(monkeypatch, db_url, arena, "models", "--format", "json") == 0
     (model,) = json.loads(capsys.readouterr().out)["models"]
     assert model["resolution"] == "64x64" and model["steps"] == 2 and model["dtype"] == "float32"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_hosted_api_on_ray_gets_its_key_and_concurrency(ray_cluster, arena, tmp_path, monkeypatch):
+    from api_server import ApiServer
+
+    from arena.outputs.ray_run import generate_on_ray
+
+    monkeypatch.setenv("RAY_TEST_KEY", "sk-ray")
+    store_scenes(arena, per_task=2)
+    server = ApiServer()
+    server.delay_s = 0.2
+    try:
+        specs = load_models(write(tmp_path, f"""
+[[model]]
+name = "api-on-ray"
+kind = "api"
+protocol = "openai"
+base_url = "{server.url}/v1"
+model = "gpt-image-1"
+api_key_env = "RAY_TEST_KEY"
+price_per_image = 0.02
+concurrency = 3
+num_cpus = 0.5
+"""))
+        summary = generate_on_ray(arena, specs, options=FAST)
+    finally:
+        server.close()
+    assert dict(summary.made) == {"api-on-ray": 8} and not summary.failed
+    assert {r["auth"] for r in server.requests} == {"Bearer sk-ray"}
+    assert 1 < server.max_active <= 3
+    assert all(r["cost_usd"] == 0.02 and r["device"] == "api" for r in outputs(arena))
