@@ -162,3 +162,12 @@ num_cpus = 0.5
     assert {r["auth"] for r in server.requests} == {"Bearer sk-ray"}
     assert 1 < server.max_active <= 3
     assert all(r["cost_usd"] == 0.02 and r["device"] == "api" for r in outputs(arena))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_cli_refuses_a_cluster_nobody_answers_on(db_url, arena, tmp_path, monkeypatch, capsys):
+    models = write(tmp_path, '[[model]]\nname = "no-edit"\nkind = "baseline"\n')
+    assert cli(monkeypatch, db_url, arena, "generate", "--models", str(models), "--quiet",
+               "--ray", "127.0.0.1:1") == 2
+    err = capsys.readouterr().err
+    assert "no Ray cluster answers at '127.0.0.1:1'" in err and len(err.strip().splitlines()) == 1

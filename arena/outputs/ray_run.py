@@ -47,12 +47,28 @@ def connect(address: str | None = None, num_cpus: int | None = None):
     if address in (None, "local"):
         ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False)
         return ray
+    _reachable(address)
     try:
         ray.init(address=address, runtime_env={"working_dir": ROOT, "excludes": [".venv", "media", "*.db"]})
     except Exception as exc:  # noqa: BLE001 - no cluster there, or one that refuses us
         raise GenerateError(f"--ray: cannot join the Ray cluster at {address!r}: "
                             f"{type(exc).__name__}: {exc}") from None
     return ray
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a ``HOST:PORT`` (or ``ray://HOST:PORT``) nobody answers on: Ray itself would keep
+    retrying for minutes."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise GenerateError(f"--ray: no Ray cluster answers at {address!r}: {exc}") from None
 
 
 class Replica:
