@@ -40,6 +40,8 @@ def connect(address: str | None = None, num_cpus: int | None = None):
         import ray
     except ImportError:
         raise GenerateError("--ray needs Ray: pip install -r requirements-models.txt") from None
+    if address not in (None, "local"):
+        _reachable(address)
     if ray.is_initialized():
         return ray
     path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
@@ -47,7 +49,6 @@ def connect(address: str | None = None, num_cpus: int | None = None):
     if address in (None, "local"):
         ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=env, log_to_driver=False)
         return ray
-    _reachable(address)
     try:
         ray.init(address=address, runtime_env={"working_dir": ROOT, "excludes": [".venv", "media", "*.db"]})
     except Exception as exc:  # noqa: BLE001 - no cluster there, or one that refuses us
