@@ -156,3 +156,14 @@ def test_the_position_term_can_be_switched_off_in_both_tabs(client):
     _, table, _ = client.predict(task_name="recolor", axis_name="latency_s", n_images=100,
                                  corrected=False, api_name="/pareto")
     assert table["data"]
+
+
+def test_the_pareto_tab_has_an_energy_axis(client):
+    from arena.web.ui.plots import watt_hours_label
+
+    client.predict(task_name="recolor", api_name="/change_task")
+    client.predict(task_name="recolor", api_name="/vote_left")
+    _, table, summary = client.predict(task_name="recolor", axis_name="energy_wh", n_images=100,
+                                       api_name="/pareto")
+    assert table["data"] and "front" in summary
+    assert [watt_hours_label(x) for x in (0.0005, 12, 3000)] == ["0.5 mWh", "12 Wh", "3 kWh"]

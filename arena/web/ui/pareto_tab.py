@@ -85,7 +85,8 @@ def build_pareto_tab(arena: Arena, menus: TaskMenus):
     """Lay out the Pareto tab; returns (inputs, show callback, outputs)."""
     with gr.Row():
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="pareto-task")
-        axis = gr.Radio(choices=[("Latency", "latency_s"), ("Cost", "cost_usd")], value="latency_s",
+        axis = gr.Radio(choices=[("Latency", "latency_s"), ("Cost", "cost_usd"),
+                                 ("Energy", "energy_wh")], value="latency_s",
                         label="Against")
         images = gr.Number(value=RUN_IMAGES, precision=0, minimum=0, label="Images in a benchmark run",
                            info="for the projected time (one device) and cost columns",

@@ -39,6 +39,13 @@ def dollars_label(x: float) -> str:
     return f"${x:.{decimals}f}"
 
 
+def watt_hours_label(wh: float) -> str:
+    """Energy for an axis tick: ``0.5 mWh``, ``12 Wh``, ``3 kWh``."""
+    if wh < 1:
+        return f"{wh * 1000:g} mWh"
+    return f"{wh:g} Wh" if wh < 1000 else f"{wh / 1000:g} kWh"
+
+
 def _decades(values: list[float]) -> list[float]:
     lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
     if hi == lo:
@@ -49,6 +56,7 @@ def _decades(values: list[float]) -> list[float]:
 AXES = {  # axis -> (title, value per point from the front's field, tick label)
     "latency_s": ("Median latency per image (log scale)", lambda v: v, seconds_label),
     "cost_usd": ("Cost per 1,000 images in dollars (log scale)", lambda v: v * 1000, dollars_label),
+    "energy_wh": ("Energy per image (log scale)", lambda v: v, lambda v: watt_hours_label(v)),
 }
 
 
