@@ -175,8 +175,9 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         task = menus.dropdown([OVERALL], value=OVERALL, label="Task", elem_id="board-task")
         mode = gr.Dropdown(choices=list(MODES.items()), value="defended", label="Votes",
                            elem_id="board-mode")
+    with gr.Row():
         bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
-                           elem_id="board-bias")
+                           elem_id="board-bias", min_width=0)
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):

@@ -91,8 +91,8 @@ def build_pareto_tab(arena: Arena, menus: TaskMenus):
         images = gr.Number(value=RUN_IMAGES, precision=0, minimum=0, label="Images in a benchmark run",
                            info="for the projected time (one device) and cost columns",
                            elem_id="pareto-images")
-        bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
-                           elem_id="pareto-bias")
+    bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
+                       elem_id="pareto-bias")
     summary = gr.Markdown("")
     plot = gr.Plot(elem_id="pareto-plot", show_label=False)
     table = gr.Dataframe(headers=HEADERS, interactive=False)
