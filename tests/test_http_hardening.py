@@ -189,3 +189,26 @@ def test_a_vote_faster_than_a_look_is_refused(app_client, monkeypatch):
         assert conn.execute(select(func.count()).select_from(Vote.__table__)).scalar_one() == 0
     time.sleep(0.45)
     assert app_client.post("/api/votes", json=vote_body(pair)).status_code == 201
+
+
+def test_two_pair_requests_at_once_leave_one_open_pair(arena):
+    """Concurrent first requests of one voter: both answers name the same open impression."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arena.collect.voting import issue_pair, register
+
+    make_toy_catalog(arena)
+    register(arena.engine, "voter-racing-01")
+    for _ in range(5):
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: issue_pair(arena, None, "voter-racing-01",
+                                                         registered=True), range(4)))
+        with arena.engine.connect() as conn:
+            still_open = conn.execute(select(func.count()).select_from(Impression.__table__).where(
+                Impression.voter_id == "voter-racing-01", Impression.ended.is_(None))).scalar_one()
+        assert still_open == 1
+        assert len({a["impression_id"] for a in answers}) == 1
+        pair = answers[0]
+        with arena.engine.begin() as conn:            # vote it away for the next round
+            conn.execute(Impression.__table__.update().where(Impression.id == pair["impression_id"])
+                         .values(ended="skipped"))

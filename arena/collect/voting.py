@@ -114,6 +114,11 @@ _LATEST = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_
            .order_by(_I.id.desc()).limit(1))
 _BY_ID = select(*_FIELDS).where(_I.id == bindparam("impression"))
 _INSERT = insert(_IMP).returning(_I.id)
+#: The voter's earliest open pair before ``mine``: every request of a race settles on it.
+_EARLIER_OPEN = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.id < bindparam("mine"),
+                                        _I.ended.is_(None), _I.expires_at.is_not(None),
+                                        _I.session_id.is_(None))
+                 .order_by(_I.id).limit(1))
 _MARK_VOTED = (update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
                .values(ended="voted"))
 
@@ -122,6 +127,13 @@ def _latest(arena: Arena, voter_id: str) -> Any:
     """The voter's latest impression outside live sessions (one indexed query), or ``None``."""
     with arena.engine.connect() as conn:
         return conn.execute(_LATEST, {"voter": voter_id}).first()
+
+
+def _earliest_open(arena: Arena, voter_id: str, imp: Any) -> Any:
+    """``imp``, or the voter's open pair issued before it (two requests raced)."""
+    with arena.engine.connect() as conn:
+        earlier = conn.execute(_EARLIER_OPEN, {"voter": voter_id, "mine": imp.id}).first()
+    return imp if earlier is None else earlier
 
 
 def _is_open(imp: Any) -> bool:
@@ -174,7 +186,7 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     latest = _latest(arena, voter_id) if voter_id is not None else None
     if hold and _is_open(latest):
         if not _expired(latest):
-            return pair_view(arena, latest)
+            return pair_view(arena, _earliest_open(arena, voter_id, latest))
         _end(arena, latest.id, "expired")
     last = None if latest is None else (latest.item_id, latest.left_output_id, latest.right_output_id)
     choice = arena.sampler.choose(task, avoid=last)
@@ -196,10 +208,10 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     with write_lock(arena.engine), arena.engine.begin() as conn:
         new_id = conn.execute(_INSERT, values).scalar_one()
     imp = SimpleNamespace(id=new_id, **values)
-    if hold and voter_id is not None:   # two requests at once: the earlier pair stays open
-        held = open_impression(arena, voter_id)
-        if held is not None and held.id < new_id and _end(arena, new_id, "dropped"):
-            imp = held
+    if hold and voter_id is not None:   # two requests at once: the earliest pair stays open
+        earliest = _earliest_open(arena, voter_id, imp)
+        if earliest is not imp and _end(arena, new_id, "dropped"):
+            imp = earliest
     return pair_view(arena, imp)
 
 
