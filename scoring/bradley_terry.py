@@ -121,6 +121,19 @@ def densify(i, j, counts, m):
     return cells // m, cells % m, full
 
 
+def warm_refit(i, j, counts, m, tie_model, fit, *, ridge=0.0, dense=False):
+    """Refit resampled counts from the full fit's parameters (a bootstrap round): a few full
+    Newton steps, with a line-searched fit only if they do not converge; scores centred."""
+    x, _, _, ok, _ = newton(i, j, counts, m, tie_model, fit.params, ridge=ridge,
+                            fit_h=fit.position_bias, max_iter=20, tol=1e-5, line_search=False,
+                            dense=dense)
+    if not ok:
+        x, *_ = newton(i, j, counts, m, tie_model, fit.params, ridge=ridge,
+                       fit_h=fit.position_bias, max_iter=100, tol=1e-8)
+    x[:m] -= x[:m].mean()
+    return x
+
+
 def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=100, tol=1e-10,
            line_search=True, dense=False):
     """Maximise the (penalised) log-likelihood from ``x0``; returns ``(x, ll, iters, ok, info)``.

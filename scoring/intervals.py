@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from statistics import NormalDist
 
-from .bradley_terry import BTResult, assemble, densify, newton
+from .bradley_terry import BTResult, assemble, densify, warm_refit
 from .clustered import CORRECTIONS, cluster_meat
 from .data import Comparisons
 from .errors import ScoringError
@@ -264,14 +264,7 @@ def bootstrap_params(data: Comparisons, fit: BTResult, *, rounds: int = 1000, se
         if kind == "multinomial":
             drawn[nonzero] = _condition_on_total(drawn[nonzero], total, cdf, rng)
         view[:] = drawn.reshape(cells.shape)
-        x, _, _, ok, _ = newton(i, j, counts, m, tie, fit.params, ridge=ridge,
-                                fit_h=fit.position_bias, max_iter=20, tol=1e-5,
-                                line_search=False, dense=dense)
-        if not ok:
-            x, *_ = newton(i, j, counts, m, tie, fit.params, ridge=ridge,
-                           fit_h=fit.position_bias, max_iter=100, tol=1e-8)
-        x[:m] -= x[:m].mean()
-        out[r] = x
+        out[r] = warm_refit(i, j, counts, m, tie, fit, ridge=ridge, dense=dense)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bradley_terry import BTResult, newton
+from .bradley_terry import BTResult, warm_refit
 from .clustered import DEFAULT_CORRECTION
 from .data import Comparisons
 from .errors import ScoringError
@@ -62,14 +62,7 @@ def voter_bootstrap_params(data: Comparisons, fit: BTResult, *, rounds: int = 10
         w = rng.multinomial(n_voters, even).astype(float)[who]
         for k in range(rows.shape[1]):
             counts[:, k] = np.bincount(cell, w * rows[:, k], n_cells)
-        x, _, _, ok, _ = newton(ci, cj, counts, m, tie, fit.params, ridge=ridge,
-                                fit_h=fit.position_bias, max_iter=20, tol=1e-5,
-                                line_search=False, dense=dense)
-        if not ok:
-            x, *_ = newton(ci, cj, counts, m, tie, fit.params, ridge=ridge,
-                           fit_h=fit.position_bias, max_iter=100, tol=1e-8)
-        x[:m] -= x[:m].mean()
-        out[r] = x
+        out[r] = warm_refit(ci, cj, counts, m, tie, fit, ridge=ridge, dense=dense)
     return out
 
 
