@@ -12,6 +12,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from arena.store import schema  # noqa: F401  (registers the tables)
@@ -37,9 +38,17 @@ _SCHEMA_LOCK = 0x4152454E41
 
 def _create_tables(engine: Engine) -> None:
     """``create_all``, one process at a time on PostgreSQL: two at once on an empty database
-    collide on its catalogue (``pg_type_typname_nsp_index``) and the second one fails."""
+    collide on its catalogue (``pg_type_typname_nsp_index``) and the second one fails. On
+    SQLite a table made by another process between the check and the make is simply checked
+    again."""
     if engine.dialect.name != "postgresql":
-        SQLModel.metadata.create_all(engine)
+        for attempt in range(10):       # another process made some tables between check and make
+            try:
+                SQLModel.metadata.create_all(engine)
+                return
+            except OperationalError as exc:
+                if "already exists" not in str(exc) or attempt == 9:
+                    raise
         return
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
