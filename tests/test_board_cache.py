@@ -77,3 +77,23 @@ def test_pages_and_api_read_one_cached_result_per_computation(arena):
     assert {f["task"] for f in pareto["fronts"]} == {"recolor"}
     vote(arena, voter="voter-views-09")
     assert boards_of(arena) is not boards and boards_of(arena)[0]["leaderboards"][0]["votes"] == 4
+
+
+def test_readers_at_once_after_a_vote_share_one_fit(arena):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_toy_catalog(arena)
+    cache = BoardCache(arena.engine)
+    calls, lock = [], threading.Lock()
+
+    def slow_fit():
+        with lock:
+            calls.append(1)
+        time.sleep(0.3)
+        return "board"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: cache.get("k", slow_fit), range(8)))
+    assert results == ["board"] * 8 and len(calls) == 1

@@ -3,7 +3,7 @@
 Their rows do not change once written (a new model version or a re-run is a new row), so each
 is read from the database once, on first use, and kept for the process; a pair and its reveal
 are then built without a query. The store is bounded (cleared when it passes
-:data:`MAX_ENTRIES` rows), and :meth:`HotCatalog.forget` empties it.
+:data:`MAX_ENTRIES` rows).
 """
 from __future__ import annotations
 
@@ -39,10 +39,6 @@ class HotCatalog:
         self._outputs: dict[int, OutputRow] = {}
         self._models: dict[int, str] = {}
         self._lock = threading.Lock()
-
-    def forget(self) -> None:
-        with self._lock:
-            self._items.clear(), self._outputs.clear(), self._models.clear()
 
     def _keep(self, table: dict, key: int, value) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
 from arena.context import Arena
 from arena.store.db import insert_ignore, write_lock
-from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow
+from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, Voter, utcnow
 
 TTL_ENV = "ARENA_PAIR_TTL_S"
 DEFAULT_TTL_S = 600.0
@@ -114,11 +114,11 @@ _LATEST = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_
            .order_by(_I.id.desc()).limit(1))
 _BY_ID = select(*_FIELDS).where(_I.id == bindparam("impression"))
 _INSERT = insert(_IMP).returning(_I.id)
-#: The voter's earliest open pair before ``mine``: every request of a race settles on it.
-_EARLIER_OPEN = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.id < bindparam("mine"),
-                                        _I.ended.is_(None), _I.expires_at.is_not(None),
-                                        _I.session_id.is_(None))
-                 .order_by(_I.id).limit(1))
+_OPEN = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.ended.is_(None),
+                                _I.expires_at.is_not(None), _I.session_id.is_(None))
+         .order_by(_I.id.desc()).limit(1))
+_LOCK_VOTER = (select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
+               .with_for_update())
 _MARK_VOTED = (update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
                .values(ended="voted"))
 
@@ -129,29 +129,8 @@ def _latest(arena: Arena, voter_id: str) -> Any:
         return conn.execute(_LATEST, {"voter": voter_id}).first()
 
 
-def _earliest_open(arena: Arena, voter_id: str, imp: Any) -> Any:
-    """``imp``, or the voter's open pair issued before it (two requests raced)."""
-    with arena.engine.connect() as conn:
-        earlier = conn.execute(_EARLIER_OPEN, {"voter": voter_id, "mine": imp.id}).first()
-    return imp if earlier is None else earlier
-
-
 def _is_open(imp: Any) -> bool:
     return imp is not None and imp.ended is None and imp.expires_at is not None
-
-
-def open_impression(arena: Arena, voter_id: str | None) -> Any:
-    """The voter's open pair (issued, not voted, skipped or expired), if any; an expired one
-    is marked as such on the way."""
-    if voter_id is None:
-        return None
-    imp = _latest(arena, voter_id)
-    if not _is_open(imp):
-        return None
-    if _expired(imp):
-        _end(arena, imp.id, "expired")
-        return None
-    return imp
 
 
 def pair_view(arena: Arena, imp: Any) -> dict[str, Any]:
@@ -184,10 +163,8 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     straight away. ``registered``: the caller has stored the voter already.
     """
     latest = _latest(arena, voter_id) if voter_id is not None else None
-    if hold and _is_open(latest):
-        if not _expired(latest):
-            return pair_view(arena, _earliest_open(arena, voter_id, latest))
-        _end(arena, latest.id, "expired")
+    if hold and _is_open(latest) and not _expired(latest):
+        return pair_view(arena, latest)
     last = None if latest is None else (latest.item_id, latest.left_output_id, latest.right_output_id)
     choice = arena.sampler.choose(task, avoid=last)
     if voter_id is not None:
@@ -205,14 +182,28 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
         propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
         repeat_of=getattr(choice, "repeat_of", None), issued_at=utcnow(),
         expires_at=utcnow() + timedelta(seconds=pair_ttl_s()) if hold else None, ended=None)
+    held = None
     with write_lock(arena.engine), arena.engine.begin() as conn:
-        new_id = conn.execute(_INSERT, values).scalar_one()
-    imp = SimpleNamespace(id=new_id, **values)
-    if hold and voter_id is not None:   # two requests at once: the earliest pair stays open
-        earliest = _earliest_open(arena, voter_id, imp)
-        if earliest is not imp and _end(arena, new_id, "dropped"):
-            imp = earliest
-    return pair_view(arena, imp)
+        if hold and voter_id is not None:
+            held = _open_now(arena, conn, voter_id)
+        if held is None:
+            imp = SimpleNamespace(id=conn.execute(_INSERT, values).scalar_one(), **values)
+    return pair_view(arena, held or imp)
+
+
+def _open_now(arena: Arena, conn: Any, voter_id: str) -> Any:
+    """Inside the issuing transaction, with the voter serialised (its row locked on
+    PostgreSQL; one writer at a time on SQLite): the pair a concurrent request of the same
+    voter opened meanwhile, if any, so that a voter never holds two open pairs. An expired one
+    is marked on the way."""
+    if arena.engine.dialect.name == "postgresql":
+        conn.execute(_LOCK_VOTER, {"voter": voter_id})
+    found = conn.execute(_OPEN, {"voter": voter_id}).first()
+    if found is not None and _expired(found):
+        conn.execute(update(_IMP).where(_I.id == found.id, _I.ended.is_(None))
+                     .values(ended="expired"))
+        return None
+    return found
 
 
 def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,

@@ -30,6 +30,7 @@ class BoardCache:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, tuple[tuple[int, int], float, Any]] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
     def version(self) -> tuple[int, int]:
         """The highest vote id and output id (0 when none): they change with every vote or
@@ -40,15 +41,30 @@ class BoardCache:
                 select(func.max(Output.__table__.c.id)).scalar_subquery())).one()
         return int(votes or 0), int(outputs or 0)
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The cached result for ``key`` if votes and outputs are unchanged, else ``compute()``."""
-        version, now = self.version(), time.monotonic()
+    def _fresh(self, key: Hashable, version: tuple[int, int], now: float) -> tuple[bool, Any]:
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0] == version and now - hit[1] < self.ttl_s:
                 self._entries.move_to_end(key)
-                return hit[2]
-        value = compute()
+                return True, hit[2]
+        return False, None
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached result for ``key`` if votes and outputs are unchanged, else ``compute()``.
+
+        One caller computes a missing result while the others for the same key wait for it, so
+        a crowd of readers after a vote costs one fit, not one each."""
+        version, now = self.version(), time.monotonic()
+        found, value = self._fresh(key, version, now)
+        if found:
+            return value
+        with self._lock:
+            gate = self._computing.setdefault(key, threading.Lock())
+        with gate:
+            found, value = self._fresh(key, version, now)
+            if found:
+                return value
+            value = compute()
         with self._lock:
             self._entries[key] = (version, now, value)
             self._entries.move_to_end(key)
