@@ -1,4 +1,5 @@
-"""Database tables (SQLModel): tasks, items, models, outputs, voters, impressions, votes, live rounds.
+"""Database tables (SQLModel): tasks, items, models, outputs, voters, impressions, votes, live rounds,
+annotator links and annotation campaigns.
 
 See DESIGN.md §2. Model names never appear in an impression's public fields; votes carry the
 task and both model ids so rankings aggregate with one ``GROUP BY`` on one table.
@@ -174,7 +175,7 @@ class Impression(SQLModel, table=True):
     sampler: str = Field(default="uniform", max_length=40)
     propensity: float = 1.0
     check_kind: str = Field(default="none", max_length=10)
-    repeat_of: Optional[int] = Field(default=None, foreign_key="impression.id")
+    repeat_of: Optional[int] = Field(default=None, foreign_key="impression.id", index=True)
     issued_at: datetime = _when()
     #: When an unvoted impression stops taking its vote; ``None``: never (annotation queues).
     expires_at: Optional[datetime] = Field(default=None, sa_column=Column(DateTime(timezone=True)))
@@ -256,3 +257,67 @@ class GenerationClaim(SQLModel, table=True):
     model_id: int = Field(foreign_key="model.id", index=True)
     owner: str = Field(max_length=64, index=True)
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AnnotatorToken(SQLModel, table=True):
+    """The private link of an annotator (a queue's or a campaign member's): only a keyed hash
+    of its random token is kept (:mod:`arena.collect.annotator_links`); the id alone opens
+    nothing."""
+
+    voter_id: str = Field(primary_key=True, foreign_key="voter.id", max_length=64)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _when()
+
+
+class Campaign(SQLModel, table=True):
+    """A labelling job: a named set of pairs, each judged by ``overlap`` annotators, with
+    planted checks (:mod:`arena.collect.campaigns`)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    tasks: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    overlap: int
+    source: str = Field(default="sampler", max_length=20)
+    seed: int = 0
+    settings: dict = _json()
+    created_at: datetime = _when()
+
+
+class CampaignPair(SQLModel, table=True):
+    """One pair of a campaign in its canonical orientation (a, b); ``kind`` is ``pair`` (judged
+    by ``overlap`` annotators) or ``gold`` (shown to every annotator; ``gold_answer`` is
+    ``left`` when a is the real edit, ``right`` when b is)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    task: str = Field(foreign_key="task.name", max_length=64)
+    item_id: int = Field(foreign_key="item.id")
+    output_a: int = Field(foreign_key="output.id")
+    output_b: int = Field(foreign_key="output.id")
+    model_a: int = Field(foreign_key="model.id")
+    model_b: int = Field(foreign_key="model.id")
+    kind: str = Field(default="pair", max_length=10)
+    gold_answer: Optional[str] = Field(default=None, max_length=10)
+    sampler: str = Field(default="file", max_length=40)
+    propensity: float = 1.0
+
+
+class CampaignMember(SQLModel, table=True):
+    """An annotator of a campaign: ``name`` as the organiser gave it, and the voter id their
+    labels are stored under (one per campaign, so queues of two campaigns never mix)."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "name"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    name: str = Field(max_length=48)
+    voter_id: str = Field(foreign_key="voter.id", unique=True, max_length=64)
+
+
+class CampaignImpression(SQLModel, table=True):
+    """Which campaign pair an impression shows, to which member (the sides are read off the
+    impression against the pair's canonical a, b)."""
+
+    impression_id: int = Field(primary_key=True, foreign_key="impression.id")
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    pair_id: int = Field(foreign_key="campaignpair.id", index=True)
+    member_id: int = Field(foreign_key="campaignmember.id", index=True)
