@@ -1,6 +1,6 @@
 """Annotator queues on SQLite and PostgreSQL: issued up front through the vote path, worked in
 order, resumed from the database, skipped, kept apart between annotators; the Annotate tab's
-callbacks and Gradio endpoints; and ``arena queue``."""
+callbacks and Gradio endpoints, opened only by the annotator's private link; and ``arena queue``."""
 from __future__ import annotations
 
 import functools
@@ -16,7 +16,7 @@ from sqlmodel import select
 from toy_catalog import make_toy_catalog, solid
 
 from arena.collect import annotation as an
-from arena.collect import checks, tokens, voting
+from arena.collect import annotator_links, checks, tokens, voting
 from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
 from arena.store.db import make_engine, session
 from arena.store.schema import Assignment, Impression, Model, Vote, Voter
@@ -266,14 +266,25 @@ def test_tab_callbacks_walk_a_queue(lite):
     from arena.web.ui import annotate_tab as tab
 
     assert tab.open_queue(lite, "").page == tab.PROMPT
-    unknown = tab.open_queue(lite, "annotator-nobody")
-    assert "no queue for annotator" in unknown.page and not unknown.voting
     an.create_queue(lite, ALICE, "recolor", 3)
-    assert tab.annotator_from("", SimpleNamespace(query_params={"annotator": ALICE})) == ALICE
-    assert tab.annotator_from(f" {BOB} ", SimpleNamespace(query_params={"annotator": ALICE})) == BOB
-    assert tab.annotator_from(None, None) == ""
+    token = annotator_links.issue(lite, ALICE)
+    for wrong in (ALICE, "annotator-nobody", token[:-2], "x" * 32):   # the id alone opens nothing
+        refused = tab.open_queue(lite, wrong)
+        assert "not a working private link" in refused.page and not refused.voting
+        assert refused.state is None
+    assert tab.credential_from("", SimpleNamespace(query_params={"annotate": token})) == token
+    assert tab.credential_from(" typed ", SimpleNamespace(query_params={"annotate": token})) == "typed"
+    assert tab.credential_from(None, None) == ""
+    pasted = tab.open_queue(lite, f"https://arena.example.org/?annotate={token}")
+    assert pasted.voting and pasted.state["annotator"] == ALICE
 
-    screen = tab.open_queue(lite, ALICE)
+    screen = tab.open_queue(lite, token)
+    # an item opened with the token takes no vote, skip or Next with the id or a wrong token
+    for wrong in (ALICE, "", "x" * 32):
+        assert not tab.vote_and_reveal(lite, "left", screen.state, wrong).revealed
+        assert tab.skip_and_next(lite, screen.state, wrong).reveal == ""
+        assert tab.review_skipped(lite, wrong).state is None
+    assert count(lite, Vote) == 0 and an.progress(lite, ALICE).skipped == 0
     assert screen.header.startswith("**Item 1 of 3** · 0 done · 0 skipped")
     assert "pa-pair" in screen.page and screen.voting and not screen.review
     shown = screen.page
@@ -297,13 +308,13 @@ def test_tab_callbacks_walk_a_queue(lite):
     assert again.reveal.startswith("Already recorded: **You voted both bad.**")
     assert count(lite, Vote) == 2
 
-    screen = tab.review_skipped(lite, ALICE)
+    screen = tab.review_skipped(lite, token)
     assert screen.reveal == "1 skipped item back in the queue."
     assert screen.header.startswith("**Item 2 of 3**")
     screen = tab.vote_and_next(lite, "tie", screen.state)
     assert "All done: 3 voted." in screen.page and not screen.review
     # Nothing on screen (e.g. a key pressed on the finished screen): just shows the queue again.
-    assert tab.vote_and_next(lite, "left", None, ALICE).page == screen.page
+    assert tab.vote_and_next(lite, "left", None, token).page == screen.page
     assert count(lite, Vote) == 3
 
 
@@ -313,6 +324,7 @@ def test_tab_endpoints_through_gradio_client(lite):
     from arena.web.ui.annotate_tab import build_annotate_tab
 
     an.create_queue(lite, ALICE, "recolor", 2)
+    token = annotator_links.issue(lite, ALICE)
     with gradio.Blocks(analytics_enabled=False) as blocks:
         with gradio.Tabs():
             with gradio.Tab("Annotate", id="annotate") as tab:
@@ -322,21 +334,30 @@ def test_tab_endpoints_through_gradio_client(lite):
     _, url, _ = blocks.launch(prevent_thread_lock=True, quiet=True)
     try:
         client = gradio_client.Client(url, verbose=False)
-        annotator, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_open")
-        assert annotator == ALICE and header.startswith("**Item 1 of 2**") and "pa-pair" in page
-        _, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_right")
+        for wrong in (ALICE, "", "x" * 32):          # the id alone, nothing, a made-up token
+            for endpoint in ("/annotate_open", "/annotate_left", "/annotate_skip",
+                             "/annotate_next", "/annotate_review_skipped"):
+                _, header, page, _ = client.predict(a=wrong, api_name=endpoint)
+                assert header == "" and "pa-pair" not in page
+        assert count(lite, Vote) == 0 and an.progress(lite, ALICE).pending == 2
+        annotator, header, page, reveal = client.predict(a=token, api_name="/annotate_open")
+        assert annotator == token and header.startswith("**Item 1 of 2**") and "pa-pair" in page
+        _, _, page, _ = client.predict(a=ALICE, api_name="/annotate_left")   # opened, then the id
+        assert "pa-pair" not in page and count(lite, Vote) == 0
+        client.predict(a=token, api_name="/annotate_open")
+        _, header, page, reveal = client.predict(a=token, api_name="/annotate_right")
         assert reveal.startswith("**You voted B is better.**") and header.startswith("**Item 1 of 2**")
         assert "data-phase='reveal'" in page        # named under the images just judged
-        _, header, page, _ = client.predict(a=ALICE, api_name="/annotate_left")   # a second press
+        _, header, page, _ = client.predict(a=token, api_name="/annotate_left")   # a second press
         assert header.startswith("**Item 1 of 2**") and "data-phase='reveal'" in page
-        _, header, _, _ = client.predict(a=ALICE, api_name="/annotate_next")
+        _, header, _, _ = client.predict(a=token, api_name="/annotate_next")
         assert header.startswith("**Item 2 of 2**")
-        _, header, page, reveal = client.predict(a=ALICE, api_name="/annotate_skip")
+        _, header, page, reveal = client.predict(a=token, api_name="/annotate_skip")
         assert reveal == "Skipped." and "All done: 1 voted, 1 skipped." in page
-        _, header, _, reveal = client.predict(a=ALICE, api_name="/annotate_review_skipped")
+        _, header, _, reveal = client.predict(a=token, api_name="/annotate_review_skipped")
         assert header.startswith("**Item 2 of 2**")
-        client.predict(a=ALICE, api_name="/annotate_tie")
-        _, _, page, _ = client.predict(a=ALICE, api_name="/annotate_next")
+        client.predict(a=token, api_name="/annotate_tie")
+        _, _, page, _ = client.predict(a=token, api_name="/annotate_next")
         assert "All done: 2 voted." in page
     finally:
         blocks.close()
@@ -350,14 +371,18 @@ def test_annotate_tab_on_the_real_app(request):
 
     env = app_env(Path(demo_server.log.name).parent)
     done = run_cli(["queue", "--annotator", "annotator-live-1", "--task", "text_edit",
-                    "--size", "2"], env)
+                    "--size", "2", "--base-url", demo_server.url], env)
     assert done.returncode == 0, done.stderr
+    link = json.loads(done.stdout)["url"]
+    assert link.startswith(demo_server.url + "/?annotate=")
     client = gradio_client.Client(demo_server.url + "/", verbose=False)
     _, header, page, _ = client.predict(a="annotator-live-1", api_name="/annotate_open")
+    assert header == "" and "not a working private link" in page       # the id alone
+    _, header, page, _ = client.predict(a=link, api_name="/annotate_open")
     assert header.startswith("**Item 1 of 2**") and "pa-pair" in page
-    _, header, _, reveal = client.predict(a="annotator-live-1", api_name="/annotate_left")
+    _, header, _, reveal = client.predict(a=link, api_name="/annotate_left")
     assert reveal.startswith("**You voted A is better.**") and header.startswith("**Item 1 of 2**")
-    _, header, _, _ = client.predict(a="annotator-live-1", api_name="/annotate_next")
+    _, header, _, _ = client.predict(a=link, api_name="/annotate_next")
     assert header.startswith("**Item 2 of 2**")
 
 
@@ -377,14 +402,26 @@ def test_queue_command(tmp_path, monkeypatch, capsys):
     assert main(["queue", "--annotator", ALICE, "--task", "recolor", "--size", "4",
                  "--url", "https://arena.example.org/"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["url"] == f"https://arena.example.org/?annotator={ALICE}"
+    base, token = out["url"].split("?annotate=")
+    assert base == "https://arena.example.org/" and annotator_links.resolve(Arena.open(), token) == ALICE
     assert (out["annotator"], out["task"], out["added"], out["first_item"]) == (ALICE, "recolor", 4, 1)
     assert out["queue"]["pending"] == 4 and out["queue"]["finished"] is False
+
+    monkeypatch.setenv("ARENA_PUBLIC_URL", "https://public.example.org")
+    assert main(["queue", "--annotator", ALICE, "--size", "1"]) == 0     # more: the same link
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["url"] is None and "--new-link" in captured.err
+    assert annotator_links.resolve(Arena.open(), token) == ALICE
+    assert main(["queue", "--annotator", ALICE, "--size", "0", "--new-link"]) == 0
+    fresh = json.loads(capsys.readouterr().out)["url"]
+    assert fresh.startswith("https://public.example.org/?annotate=")
+    assert annotator_links.resolve(Arena.open(), token) is None
+    assert annotator_links.resolve(Arena.open(), fresh) == ALICE
 
     assert main(["queue", "--annotator", ALICE, "--size", "0", "--format", "table"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:7] == ["annotator", "task", "added", "total", "done", "skipped", "pending"]
-    assert table[1].split()[:6] == [ALICE, "0", "4", "0", "0", "4"]
+    assert table[1].split()[:6] == [ALICE, "0", "5", "0", "0", "5"]
 
     assert main(["queue", "--size", "1", "--format", "csv"]) == 0      # a new random id
     row = capsys.readouterr().out.splitlines()[1].split(",")

@@ -1,4 +1,7 @@
-"""``arena queue``: give an annotator a queue of pairs to judge, and the link to open."""
+"""``arena queue``: give an annotator a queue of pairs to judge, and their private link.
+
+The link (``BASE/?annotate=TOKEN``) is printed once, when the annotator's first queue is made
+or with ``--new-link`` (which voids the old one): only a keyed hash of the token is kept."""
 from __future__ import annotations
 
 from arena.cli import InputError
@@ -13,9 +16,11 @@ def add_parser(sub) -> None:
         "queue", help="give an annotator a queue of pairs (Annotate tab) and print its link",
         description="Issue --size pairs of --task to an annotator, in order, through the same "
                     "path as public votes (planted checks included), and print the queue's "
-                    "progress and the link the annotator opens. Running it again for the same "
-                    "annotator adds to the end of their queue; --size 0 only prints the "
-                    "progress. Uses the database named by $DATABASE_URL.")
+                    "progress and, the first time, the private link the annotator opens (the "
+                    "id alone opens nothing). Running it again for the same annotator adds to "
+                    "the end of their queue (same link); --new-link issues a new link and voids "
+                    "the old one; --size 0 only prints the progress. Uses the database named "
+                    "by $DATABASE_URL.")
     p.add_argument("--annotator", metavar="ID",
                    help="annotator id, 8-64 letters, digits, '-' or '_' (default: a new random id)")
     p.add_argument("--task", default="any", help="task to draw pairs from (default: any task)")
@@ -24,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--base-url", "--url", dest="url", default=None, metavar="BASE",
                    help="address annotators open the arena at, for the link (default: "
                         f"$ARENA_PUBLIC_URL, else {FALLBACK}, with a warning)")
+    p.add_argument("--new-link", action="store_true",
+                   help="issue a new private link for the annotator (the old one stops working)")
     add_format_option(p)
     p.set_defaults(run=run)
 
@@ -49,6 +56,7 @@ def run(args) -> int:
     import secrets
     import sys
 
+    from arena.collect import annotator_links
     from arena.collect.annotation import AnnotationError, create_queue, progress, queue_url
     from arena.context import Arena
 
@@ -64,10 +72,15 @@ def run(args) -> int:
             state, added, first = progress(arena, annotator), 0, None
     except AnnotationError as exc:
         raise InputError(str(exc)) from None
-    base, warning = base_url(args.url)
-    if warning:
-        print(f"arena queue: note: {warning}", file=sys.stderr)
-    url = queue_url(state.annotator, base)
+    url = None
+    if args.new_link or not annotator_links.has_link(arena, state.annotator):
+        base, warning = base_url(args.url)
+        if warning:
+            print(f"arena queue: note: {warning}", file=sys.stderr)
+        url = queue_url(annotator_links.issue(arena, state.annotator), base)
+    else:
+        print(f"arena queue: note: {state.annotator} has a private link already (printed when "
+              "their first queue was made); --new-link issues a new one", file=sys.stderr)
     task = args.task if args.size else None
     data = {"annotator": state.annotator, "task": task, "added": added, "first_item": first,
             "queue": state.as_dict(), "url": url}

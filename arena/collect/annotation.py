@@ -30,18 +30,24 @@ come from the annotator's earlier queues (a first queue has gold pairs only).
 
 Every assignment belongs to one annotator: voting on or skipping another annotator's item is
 refused, so several annotators work at once without taking each other's items.
+
+Private links
+-------------
+The annotator id names a queue; it opens nothing. The Annotate tab opens a queue only with the
+annotator's private token (:mod:`arena.collect.annotator_links`), which ``arena queue`` issues
+with the first queue and prints once as the link ``BASE/?annotate=TOKEN``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from arena.collect import tokens
+from arena.collect.annotator_links import link
 from arena.collect.voting import ensure_voter, issue_pair, pair_view, record_vote
 from arena.context import Arena
 from arena.store.db import session, write_lock
@@ -146,9 +152,9 @@ def check_annotator_id(annotator: Any) -> str:
     return annotator
 
 
-def queue_url(annotator: str, base_url: str = "http://127.0.0.1:7860") -> str:
-    """The page an annotator opens to work through their queue."""
-    return f"{base_url.rstrip('/')}/?annotator={quote(annotator)}"
+def queue_url(token: str, base_url: str = "http://127.0.0.1:7860") -> str:
+    """The private page an annotator opens to work through their queue (their token's link)."""
+    return link(token, base_url)
 
 
 def _check_task(arena: Arena, task: str | None) -> None:
