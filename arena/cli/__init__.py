@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "plan", "organiser")
+COMMANDS = ("serve", "demo", "rank", "models", "export", "generate", "import_", "metrics", "voters", "simulate", "pareto", "compare", "queue", "campaign", "plan", "organiser")
 
 
 class InputError(Exception):
