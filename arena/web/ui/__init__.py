@@ -1,1 +1,1 @@
-"""The Gradio pages: Vote, Leaderboard, Pareto, Voters, Live and Annotate tabs (callbacks stay thin)."""
+"""The Gradio pages: Vote, Leaderboard, Pareto, Voters, Live, Campaigns and Annotate tabs (callbacks stay thin)."""

@@ -7,6 +7,7 @@ import gradio as gr
 
 from arena.context import Arena
 from arena.web.ui.annotate_tab import build_annotate_tab, tab_from_url
+from arena.web.ui.campaign_tab import build_campaign_tab
 from arena.web.ui.leaderboard_tab import build_leaderboard_tab
 from arena.web.ui.live_tab import build_live_tab
 from arena.web.ui.pareto_tab import build_pareto_tab
@@ -29,16 +30,17 @@ HEAD = ("<style>" + PAGE_STYLE + "</style>\n<script>\n"
 
 
 def build_blocks(arena: Arena, visitors: Visitors) -> gr.Blocks:
-    """The Vote, Live, Leaderboard, Pareto, Voters and Annotate tabs bound to ``arena``.
+    """The Vote, Live, Leaderboard, Pareto, Voters, Campaigns and Annotate tabs bound to ``arena``.
 
     Each tab after Vote is built by a function returning (inputs, show, outputs); ``show``
     refreshes the tab when it is selected. Annotate comes last so that on a phone the main tabs
-    stay in view; a ``?annotator=ID`` link opens it directly.
+    stay in view; a private ``?annotate=TOKEN`` link opens it directly.
     """
     menus = TaskMenus(arena)
     pages = (("Leaderboard", "leaderboard", lambda: build_leaderboard_tab(arena, menus)),
              ("Pareto", "pareto", lambda: build_pareto_tab(arena, menus)),
              ("Voters", "voters", lambda: build_voters_tab(arena, menus)),
+             ("Campaigns", "campaigns", lambda: build_campaign_tab(arena)),
              ("Annotate", "annotate", lambda: build_annotate_tab(arena)))
     with gr.Blocks(title="Pareto Arena", analytics_enabled=False) as blocks:
         gr.Markdown("# Pareto Arena\nWhich edit follows the instruction better? "
@@ -52,7 +54,7 @@ def build_blocks(arena: Arena, visitors: Visitors) -> gr.Blocks:
                 with gr.Tab(label, id=tab_id) as tab:
                     inputs, show, outputs = build()
                 tab.select(show, inputs, outputs, api_name=False)
-        blocks.load(show, inputs, outputs, api_name=False)  # the Annotate tab, for ?annotator= links
+        blocks.load(show, inputs, outputs, api_name=False)  # the Annotate tab, for ?annotate= links
         blocks.load(tab_from_url, None, tabs, api_name=False)
         menus.bind(blocks)  # tasks added while the server runs appear on the next load
     return blocks

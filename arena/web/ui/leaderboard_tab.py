@@ -1,7 +1,7 @@
 """The Leaderboard tab: per-task Bradley-Terry scores with 95% intervals and latencies, on the
 defended board by default (flagged voters left out, identities too new to be checked counted
-at a quarter), all votes one click away; and agreement between tasks and with a board from
-elsewhere."""
+at a quarter), all votes one click away; a campaign's board from its labels alone (intervals
+clustered by annotator); and agreement between tasks and with a board from elsewhere."""
 from __future__ import annotations
 
 import html
@@ -13,9 +13,11 @@ import gradio as gr
 
 from arena.context import Arena
 from arena.files.boards import BoardFileError
+from arena.collect.campaigns import campaign_names
 from arena.views.agreement import against_file, between_tasks
 from arena.views.cached import boards_of, stats_of
-from arena.views.leaderboard import OVERALL
+from arena.views.campaign_labels import UnknownCampaignName, campaign_cubes
+from arena.views.leaderboard import OVERALL, leaderboards
 from arena.web.ui.plots import control_models, forest_figure
 from arena.web.ui.task_menus import TaskMenus
 from scoring.errors import ScoringError
@@ -25,6 +27,8 @@ MODES = {"Defended (default)": "defended", "All votes": "all", "Flagged voters e
          "Reliability-weighted": "weighted"}
 TASK_HEADERS = ["Task", "Task", "Models in common", "Kendall tau-b", "Spearman", "Top-3 overlap"]
 SHIFT_HEADERS = ["Model", "Position here", "Position there", "Shift"]
+#: The campaign menu's first entry: the arena's own board.
+ARENA_BOARD = "The arena (all voters)"
 
 
 def _median(values: dict[str, float]) -> float | None:
@@ -33,9 +37,11 @@ def _median(values: dict[str, float]) -> float | None:
 
 
 def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
-                     position_bias: str = "fit") -> tuple[list[list[Any]], str]:
-    """Table rows for one task and a summary (votes, position bias, notes in plain words)."""
-    board, note, notes_of = _board(arena, task, mode, position_bias)
+                     position_bias: str = "fit", campaign: str | None = None
+                     ) -> tuple[list[list[Any]], str]:
+    """Table rows for one task and a summary (votes, position bias, notes in plain words);
+    with ``campaign``, from that campaign's labels alone (``mode`` does not apply)."""
+    board, note, notes_of = _board(arena, task, mode, position_bias, campaign)
     latency = {m["model"]: m["latency_s"] for m in stats_of(arena)}
     controls = control_models(stats_of(arena))
     rows = []
@@ -52,6 +58,9 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
             "" if change is None else f"{change:+d}" if change else "0",
         ])
     summary = f"**{board['votes']} votes** on {task}."
+    if campaign:
+        summary = (f"**{board['votes']} labels** of campaign **{html.escape(campaign)}** on "
+                   f"{task}; intervals clustered by annotator.")
     bias = board.get("position_bias")
     if bias and bias.get("p_left") is not None and board["votes"] >= 20:  # too noisy before
         summary += (f" Position bias: between equal models the left image wins "
@@ -65,9 +74,20 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
     return rows, summary
 
 
-def _board(arena: Arena, task: str, mode: str, position_bias: str = "fit"
-           ) -> tuple[dict[str, Any], str, list[str]]:
-    result, note = boards_of(arena, [task], mode, position_bias)
+def campaign_board(arena: Arena, name: str, task: str, position_bias: str = "fit") -> dict[str, Any]:
+    """The rank JSON of one task from campaign ``name``'s labels alone (cached until the next
+    vote, as the arena's boards)."""
+    options = {} if position_bias == "fit" else {"position_bias": position_bias}
+    return arena.boards.get(("campaign", name, task, position_bias), lambda: leaderboards(
+        campaign_cubes(arena.engine, name, [task]), **options))
+
+
+def _board(arena: Arena, task: str, mode: str, position_bias: str = "fit",
+           campaign: str | None = None) -> tuple[dict[str, Any], str, list[str]]:
+    if campaign:
+        result, note = campaign_board(arena, campaign, task, position_bias), ""
+    else:
+        result, note = boards_of(arena, [task], mode, position_bias)
     board = result["leaderboards"][0]
     notes = [_sentence(plain_note(text)) for text in [result.get("note"), note,
                                                       *board.get("warnings", [])] if text]
@@ -126,11 +146,18 @@ def _cls(i: int, wide: set[int]) -> str:
                                 "pa-wide" if i in wide else "") if c)
 
 
-def board_view(arena: Arena, task: str, mode: str = "defended", position_bias: str = "fit"):
+def board_view(arena: Arena, task: str, mode: str = "defended", position_bias: str = "fit",
+               campaign: str | None = None):
     """The table (HTML), the forest plot and the summary of one task's board (``position_bias``
-    ``"none"``: the conventional fit without a left/right term)."""
-    rows, summary = leaderboard_rows(arena, task, mode, position_bias)
-    board = boards_of(arena, [task], mode, position_bias)[0]["leaderboards"][0]
+    ``"none"``: the conventional fit without a left/right term; ``campaign``: that campaign's
+    labels alone)."""
+    campaign = None if campaign in (None, "", ARENA_BOARD) else campaign
+    try:
+        rows, summary = leaderboard_rows(arena, task, mode, position_bias, campaign)
+    except UnknownCampaignName as exc:
+        return board_html([]), forest_figure([], set()), f"{exc}."
+    board = (campaign_board(arena, campaign, task, position_bias) if campaign
+             else boards_of(arena, [task], mode, position_bias)[0])["leaderboards"][0]
     return board_html(rows), forest_figure(board["rows"], control_models(stats_of(arena))), summary
 
 
@@ -179,6 +206,8 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         bias = gr.Checkbox(value=True, label="Correct for the left/right position bias",
                            elem_id="board-bias", min_width=0)
         refresh = gr.Button("Refresh", size="sm", min_width=120, scale=0)
+    campaign = gr.Dropdown(choices=[ARENA_BOARD, *campaign_names(arena)], value=ARENA_BOARD,
+                           label="Board of", elem_id="board-campaign")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             table = gr.HTML("", elem_id="board")
@@ -193,17 +222,23 @@ def build_leaderboard_tab(arena: Arena, menus: TaskMenus):
         upload_summary = gr.Markdown("")
         shifts = gr.Dataframe(headers=SHIFT_HEADERS, interactive=False)
 
-    def show(task_name: str, mode_name: str, corrected: bool = True):
-        return (*board_view(arena, task_name, mode_name, "fit" if corrected else "none"),
+    def show(task_name: str, mode_name: str, corrected: bool = True, board_of: str | None = None):
+        return (*board_view(arena, task_name, mode_name, "fit" if corrected else "none", board_of),
                 task_agreement_rows(arena))
+
+    def menu():
+        return gr.update(choices=[ARENA_BOARD, *campaign_names(arena)])
 
     def compare(task_name: str, path: str | None):
         return file_agreement(arena, task_name, path)
 
     outputs = [table, forest, summary, tasks_table]
-    for trigger in (task.change, mode.change, bias.change):
-        trigger(show, [task, mode, bias], outputs,
+    inputs = [task, mode, bias, campaign]
+    for trigger in (task.change, mode.change, bias.change, campaign.input):
+        trigger(show, inputs, outputs,
                 api_name="leaderboard" if trigger == task.change else False)
-    refresh.click(show, [task, mode, bias], outputs, api_name=False)
+    refresh.click(show, inputs, outputs, api_name=False)
+    for trigger in (refresh.click, campaign.focus):     # campaigns made while the server runs
+        trigger(menu, None, campaign, api_name=False)
     upload.change(compare, [task, upload], [shifts, upload_summary], api_name="compare_board")
-    return [task, mode, bias], show, outputs
+    return inputs, show, outputs
