@@ -112,7 +112,7 @@ def run_create(args) -> int:
         for name, url in links.items():
             print(f"{name.ljust(width)}  {url}")
         print(f"campaign {made.campaign}: {made.pairs} pairs x {made.overlap} annotators, "
-              f"{made.gold} gold pairs; each link is shown once (arena campaign link "
+              f"{made.gold} gold pair{'' if made.gold == 1 else 's'}; each link is shown once (arena campaign link "
               f"{made.campaign} --annotator NAME issues a new one)", file=sys.stderr)
         return 0
     rows = [{"annotator": n, "assigned": made.assigned[n], "link": url} for n, url in links.items()]

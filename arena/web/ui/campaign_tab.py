@@ -59,7 +59,8 @@ def summary_markdown(status: dict[str, Any]) -> str:
     seconds = "" if s["seconds_per_item"] is None else \
         f" Median time per item: {s['seconds_per_item']:.1f} s."
     text = (f"**{html.escape(s['campaign'])}** · task {html.escape(s['task'])} · {s['pairs']} pairs, "
-            f"each judged by {s['overlap']} annotators, {s['gold_pairs']} gold pairs · "
+            f"each judged by {s['overlap']} annotator{'' if s['overlap'] == 1 else 's'}, "
+            f"{s['gold_pairs']} gold pair{'' if s['gold_pairs'] == 1 else 's'} · "
             f"**{s['done']} of {s['assigned']} items done**{share}, {s['skipped']} skipped."
             f"{seconds}\n\nAgreement: {_stats(s)}.")
     if len(s["per_task"]) > 1:
@@ -133,20 +134,22 @@ def build_campaign_tab(arena: Arena):
     gr.Markdown("Annotation campaigns: how far each annotator is, how well they agree "
                 "(Krippendorff's alpha, Fleiss' kappa, 95% bootstrap intervals over pairs), "
                 "their planted checks and who is flagged, with the reason.")
-    with gr.Row(equal_height=True):
+    with gr.Row():
         key, saved = key_field(arena, scale=3, elem_id="campaign-key")
         unlock = gr.Button("Open", size="sm", min_width=100, scale=0, elem_id="campaign-open")
-    with gr.Row(equal_height=True):
+    with gr.Row():
         campaign = gr.Dropdown(choices=[], label="Campaign", elem_id="campaign-pick", scale=3,
                                min_width=160)
         refresh = gr.Button("Refresh", size="sm", min_width=100, scale=0)
     summary = gr.Markdown(LOCKED, elem_id="campaign-summary")
-    table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="campaign-annotators")
+    table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="campaign-annotators",
+                         column_widths=["140px", "70px", "80px", "120px", "100px", "90px", "90px",
+                                        "360px"])
     member = gr.Dropdown(choices=[], label="Confusion matrix of an annotator", elem_id="campaign-member")
     confusion = gr.Dataframe(headers=CONFUSION_HEADERS, interactive=False, elem_id="campaign-confusion")
     with gr.Row():
         export = gr.Button("Labels as a battle-format CSV", size="sm", elem_id="campaign-export")
-        download = gr.File(label="Labels", interactive=False, elem_id="campaign-file")
+        download = gr.File(label="Labels", interactive=False, visible=False, elem_id="campaign-file")
 
     def show(name: str | None, typed: str, remembered: str):
         given, keep = given_key(arena, typed, remembered)
@@ -164,7 +167,9 @@ def build_campaign_tab(arena: Arena):
         return confusion_rows(arena, given_key(arena, typed, remembered)[0], name, who)
 
     member.change(pick, [campaign, member, key, saved], confusion, api_name=False)
-    export.click(lambda name, typed, remembered: export_file(
-        arena, given_key(arena, typed, remembered)[0], name), [campaign, key, saved], download,
-        api_name=False)
+    def labels(name, typed, remembered):
+        path = export_file(arena, given_key(arena, typed, remembered)[0], name)
+        return gr.update(value=path, visible=path is not None)
+
+    export.click(labels, [campaign, key, saved], download, api_name=False)
     return inputs, show, outputs

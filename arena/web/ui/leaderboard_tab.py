@@ -60,7 +60,8 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
     summary = f"**{board['votes']} votes** on {task}."
     if campaign:
         summary = (f"**{board['votes']} labels** of campaign **{html.escape(campaign)}** on "
-                   f"{task}; intervals clustered by annotator.")
+                   f"{task}; intervals clustered by annotator (the Votes menu applies to the arena's "
+                   "board).")
     bias = board.get("position_bias")
     if bias and bias.get("p_left") is not None and board["votes"] >= 20:  # too noisy before
         summary += (f" Position bias: between equal models the left image wins "
