@@ -22,10 +22,13 @@ clusters, so normal quantiles are too narrow. Two standard remedies, combined he
   information gives ``G*`` near 1. With equal cluster shapes this is the familiar
   ``(sum n_g)^2 / sum n_g^2``.
 
-The exact adjustment costs an eigen-decomposition per cluster, so it is made for the clusters
-whose leverage ``tr(B^-1 B_g)`` is at least :data:`LEVERAGE_FLOOR` (heaviest first, within a
-budget of work); the others keep their plain score, which changes their contribution by a
-factor of at most about ``1 + LEVERAGE_FLOOR``.
+The exact adjustment costs ``p^3`` per cluster, so it is made for the clusters whose leverage
+``tr(B^-1 B_g)`` is at least :data:`LEVERAGE_FLOOR` (heaviest first, within a budget of work);
+the others keep their plain score, which changes their contribution by a factor of at most
+about ``1 + LEVERAGE_FLOOR``. The adjusted clusters' blocks are built together
+(:func:`group_blocks`); for CR3 a cluster whose leverage trace is under :data:`MAX_LEVERAGE`
+(so no eigenvalue can reach the cap) takes the equal jackknife form ``B (B - B_g)^{-1} s_g``,
+one linear solve (:func:`_jackknife_scores`), and the others the eigen-decomposition.
 """
 from __future__ import annotations
 
@@ -68,17 +71,33 @@ class ClusterMeat:
     capped: int
 
 
-def _row_leverage(inv, i, j, neg, m, fit_h):
-    """``tr(N_r X_r B^-1 X_r^T)`` of each row: its share of the hat matrix's trace."""
+def _row_leverage(inv, i, j, neg, m, fit_h, key=None):
+    """``tr(N_r X_r B^-1 X_r^T)`` of each row: its share of the hat matrix's trace.
+
+    With ``key = i * m + j`` the quadratic forms are taken once per ``(i, j)`` cell and
+    gathered (the same numbers, fewer operations when rows outnumber cells).
+    """
+    if key is not None and m * m < len(i):
+        cell = np.arange(m * m)
+        k = _cell_forms(inv, cell // m, cell % m, m, fit_h, neg.shape[1] > 1)
+        k = tuple(t[key] for t in k)
+    else:
+        k = _cell_forms(inv, i, j, m, fit_h, neg.shape[1] > 1)
+    out = neg[:, 0, 0] * k[0]
+    if neg.shape[1] > 1:
+        out += 2 * neg[:, 0, 1] * k[1] + neg[:, 1, 1] * inv[m + fit_h, m + fit_h]
+    return out
+
+
+def _cell_forms(inv, i, j, m, fit_h, tau):
+    """``x^T B^-1 x`` of the ``d`` direction of comparisons ``(i, j)`` (and its ``tau`` term)."""
     k = inv[i, i] + inv[j, j] - 2 * inv[i, j]
     if fit_h:
         k = k + 2 * (inv[i, m] - inv[j, m]) + inv[m, m]
-    out = neg[:, 0, 0] * k
-    if neg.shape[1] > 1:
-        t = m + fit_h
-        kt = inv[i, t] - inv[j, t] + (inv[m, t] if fit_h else 0.0)
-        out += 2 * neg[:, 0, 1] * kt + neg[:, 1, 1] * inv[t, t]
-    return out
+    if not tau:
+        return (k,)
+    t = m + fit_h
+    return k, inv[i, t] - inv[j, t] + (inv[m, t] if fit_h else 0.0)
 
 
 def _adjust(s, bg, inv, power):
@@ -95,48 +114,152 @@ def _adjust(s, bg, inv, power):
     return vec @ (root * (core @ ((vec.T @ s) / root))), capped
 
 
-def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2") -> ClusterMeat:
+def group_blocks(group, n, i, j, m, g, neg, fit_h, n_tau):
+    """Per group ``0..n-1``: the summed score ``(n, p)`` and information ``(n, p, p)``.
+
+    The same sums as :func:`scoring.bradley_terry.assemble` on each group's rows, for all
+    groups at once (a few ``bincount`` over ``(group, model)`` and ``(group, cell)`` keys).
+    """
+    p = m + fit_h + n_tau
+    s, b = np.zeros((n, p)), np.zeros((n, p, p))
+    gd, w = g[:, 0], neg[:, 0, 0]
+    gi, gj = group * m + i, group * m + j
+    s[:, :m] = (np.bincount(gi, gd, n * m) - np.bincount(gj, gd, n * m)).reshape(n, m)
+    wm = np.bincount(gi * m + j, w, n * m * m).reshape(n, m, m)
+    wi, wj = wm.sum(axis=2), wm.sum(axis=1)
+    b[:, :m, :m] = -(wm + wm.transpose(0, 2, 1))
+    diag = np.arange(m)
+    b[:, diag, diag] += wi + wj
+    if fit_h:
+        s[:, m] = np.bincount(group, gd, n)
+        b[:, :m, m] = b[:, m, :m] = wi - wj
+        b[:, m, m] = np.bincount(group, w, n)
+    if n_tau:
+        t, c = m + fit_h, neg[:, 0, 1]
+        s[:, t] = np.bincount(group, g[:, 1], n)
+        b[:, :m, t] = b[:, t, :m] = (np.bincount(gi, c, n * m)
+                                     - np.bincount(gj, c, n * m)).reshape(n, m)
+        if fit_h:
+            b[:, m, t] = b[:, t, m] = np.bincount(group, c, n)
+        b[:, t, t] = np.bincount(group, neg[:, 1, 1], n)
+    return s, b
+
+
+def _information(i, j, neg, m, fit_h, n_tau, key=None):
+    """The summed information of all rows (``assemble``'s second output), from per-cell sums."""
+    if key is None or m * m >= len(i):
+        return assemble(i, j, m, np.zeros((len(i), 1 + n_tau)), neg, fit_h, n_tau, key)[1]
+    q = 1 + n_tau
+    cells = np.empty((m * m, q, q))
+    for a in range(q):
+        for b in range(a, q):
+            cells[:, a, b] = cells[:, b, a] = np.bincount(key, neg[:, a, b], m * m)
+    cell = np.arange(m * m)
+    return assemble(cell // m, cell % m, m, np.zeros((m * m, q)), cells, fit_h, n_tau, "dense")[1]
+
+
+def _variance_shares(cinv, bg, rows, start, clusters, i, j, neg, m, fit_h):
+    """``diag(C B_g C^T)`` of each cluster (``C`` = ``cinv``): its share of every variance.
+
+    Two equal routes: batched products with the clusters' blocks (``2 p^3`` each, by BLAS), or,
+    for the ``half`` model when the clusters have few rows, ``sum_r w_r (C x_r)^2`` over
+    their rows (``~p`` per row, gathered).
+    """
+    p = len(cinv)
+    if neg.shape[1] > 1 or len(rows) * 40 > len(clusters) * p * p:
+        return (np.matmul(cinv, bg) * cinv).sum(axis=2)
+    ct = np.ascontiguousarray(cinv.T)
+    out = np.empty((len(clusters), p))
+    for n, c in enumerate(clusters):
+        r = slice(start[c], start[c + 1])
+        y = ct[i[r]] - ct[j[r]]
+        if fit_h:
+            y += ct[m]
+        y *= y
+        out[n] = neg[r, 0, 0] @ y
+    return out
+
+
+def _jackknife_scores(s, bg, bread):
+    """CR3 scores ``B (B - B_g)^{-1} s_g`` of clusters whose leverage trace is below
+    :data:`MAX_LEVERAGE` (no eigenvalue of ``H_gg`` can reach the cap).
+
+    Equal to ``M (I - M B^-1 M)^{-1} M^+ s`` of :func:`_adjust`: ``M (I - M A M)^{-1} =
+    (I - M M A)^{-1} M``, ``M M^+ s = s`` for a score in the range of ``B_g``, and
+    ``(I - B_g A)^{-1} = B (B - B_g)^{-1}`` with ``A = B^-1`` (the leave-one-cluster-out
+    bread of the jackknife; MacKinnon & White 1985). One linear solve per cluster instead of two
+    eigen-decompositions.
+    """
+    x = np.linalg.solve(bread[None] - bg, s[..., None])[..., 0]
+    return x @ bread
+
+
+def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2", *, bread=None,
+                 key=None) -> ClusterMeat:
     """The voter-clustered meat with a small-sample correction, and ``G*`` per parameter.
 
     ``g`` (rows, q) and ``neg`` (rows, q, q) are each row's summed score and information in
-    the local coordinates ``(d, tau?)``; ``inv`` the inverse bread (with the gauge).
-    ``correction`` is ``"cr1"`` (the plain sum times ``G/(G-1)``), ``"cr2"`` or ``"cr3"``.
+    the local coordinates ``(d, tau?)``; ``inv`` the inverse bread (with the gauge) and
+    ``bread`` the bread itself (computed from ``inv`` when not given); ``key`` optionally
+    ``i * m + j``. ``correction`` is ``"cr1"`` (the plain sum times ``G/(G-1)``), ``"cr2"`` or
+    ``"cr3"``. Rows sorted by voter (as :class:`scoring.data.Comparisons` keeps them) are used
+    as they are; others are sorted first.
     """
     from .intervals import _cluster_meat
 
     n_tau = g.shape[1] - 1
-    order = np.argsort(voter, kind="stable")
-    voter, i, j, g, neg = voter[order], i[order], j[order], g[order], neg[order]
+    if len(voter) > 1 and np.any(voter[1:] < voter[:-1]):
+        order = np.argsort(voter, kind="stable")
+        voter, i, j, g, neg = voter[order], i[order], j[order], g[order], neg[order]
+        key = None if key is None else key[order]
     n_voters = int(voter.max()) + 1 if len(voter) else 0
     size = np.bincount(voter, minlength=n_voters)
     used = np.flatnonzero(size)
+    start = np.concatenate([[0], np.cumsum(size)])
     base = _cluster_meat(voter, i, j, g, m, fit_h, p)          # includes G / (G - 1)
     n_used = len(used)
     factor = n_used / max(n_used - 1, 1)
-    lev = np.bincount(voter, _row_leverage(inv, i, j, neg, m, fit_h), n_voters)
-    start = np.concatenate([[0], np.cumsum(size)])
+    lev = np.bincount(voter, _row_leverage(inv, i, j, neg, m, fit_h, key), n_voters)
     heavy = used[np.argsort(-lev[used], kind="stable")]
     heavy = heavy[lev[heavy] >= LEVERAGE_FLOOR]
     work = np.cumsum(np.full(len(heavy), float(p) ** 3))
     heavy = heavy[work <= max(WORK_BUDGET, float(p) ** 3)]
     meat = base if correction == "cr1" else base / factor
     power = -0.5 if correction == "cr2" else -1.0
+    if bread is None and correction == "cr3":
+        bread = np.linalg.inv(inv)
     cinv = inv.copy()
     cinv[:m] -= inv[:m].mean(axis=0)              # rows of the centred theta
     gamma_heavy = np.zeros((len(heavy), p))
     b_heavy = np.zeros((p, p))
     capped = 0
-    for n, c in enumerate(heavy):
-        r = slice(start[c], start[c + 1])
-        s, bg = assemble(i[r], j[r], m, g[r], neg[r], fit_h, n_tau)
-        b_heavy += bg
-        gamma_heavy[n] = np.einsum("ka,ab,kb->k", cinv, bg, cinv)
-        if correction != "cr1":
-            adj, cap = _adjust(s, bg, inv, power)
+    rank_of = np.full(n_voters, -1)
+    rank_of[heavy] = np.arange(len(heavy))
+    row_rank = rank_of[voter]
+    in_heavy = np.flatnonzero(row_rank >= 0)
+    chunk = max(1, (1 << 21) // (p * p))
+    for lo in range(0, len(heavy), chunk):
+        hi = min(lo + chunk, len(heavy))
+        rows = in_heavy[(row_rank[in_heavy] >= lo) & (row_rank[in_heavy] < hi)] \
+            if len(heavy) > chunk else in_heavy
+        s, bg = group_blocks(row_rank[rows] - lo, hi - lo, i[rows], j[rows], m, g[rows],
+                             neg[rows], fit_h, n_tau)
+        b_heavy += bg.sum(axis=0)
+        gamma_heavy[lo:hi] = _variance_shares(cinv, bg, rows, start, heavy[lo:hi], i, j, neg,
+                                               m, fit_h)
+        if correction == "cr1":
+            continue
+        adj = s.copy()
+        easy = lev[heavy[lo:hi]] < MAX_LEVERAGE if correction == "cr3" \
+            else np.zeros(hi - lo, bool)
+        if easy.any():
+            adj[easy] = _jackknife_scores(s[easy], bg[easy], bread)
+        for n in np.flatnonzero(~easy):
+            adj[n], cap = _adjust(s[n], bg[n], inv, power)
             capped += cap
-            meat = meat + np.outer(adj, adj) - np.outer(s, s)
+        meat = meat + (adj.T @ adj - s.T @ s)
     # effective clusters: the heavy ones exactly, the light ones sharing by leverage
-    _, b_all = assemble(i, j, m, g, neg, fit_h, n_tau)
+    b_all = _information(i, j, neg, m, fit_h, n_tau, key)
     light = np.setdiff1d(used, heavy, assume_unique=True)
     gamma_light = np.einsum("ka,ab,kb->k", cinv, b_all - b_heavy, cinv).clip(0)
     lev_light = lev[light]

@@ -62,6 +62,45 @@ def _encode_arrow(values, what: str) -> tuple[np.ndarray, list]:
     return codes, labels
 
 
+def optional_codes(values) -> tuple[np.ndarray, list]:
+    """Codes into a column's labels with ``-1`` where a value is missing (null or ``None``).
+
+    Labels are as they occur (Arrow: the unified dictionary; otherwise sorted), not narrowed to
+    those present. For optional columns such as the task.
+    """
+    if hasattr(values, "dictionary_encode"):
+        encoded = values if getattr(values.type, "index_type", None) is not None \
+            else values.dictionary_encode()
+        if hasattr(encoded, "unify_dictionaries"):
+            encoded = encoded.unify_dictionaries()
+        chunks = list(getattr(encoded, "chunks", [encoded]))
+        if not chunks:
+            return np.zeros(0, np.intp), []
+        parts = []
+        for c in chunks:
+            codes = _arrow_ints(c.indices).astype(_CODE)
+            if c.null_count:
+                codes[~_arrow_valid(c.indices)] = -1
+            parts.append(codes)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0], chunks[0].dictionary.to_pylist()
+    arr = np.asarray(values) if not isinstance(values, (list, tuple)) else np.array(values, dtype=object)
+    missing = np.array([x is None for x in arr.tolist()], dtype=bool) if arr.dtype.kind == "O" \
+        else np.zeros(len(arr), bool)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = ""
+    codes, labels = _encode(arr, "column")
+    codes = np.asarray(codes, dtype=_CODE)
+    codes[missing] = -1
+    return codes, labels
+
+
+def _arrow_valid(arr) -> np.ndarray:
+    """The validity bitmap of an Arrow array as a boolean mask."""
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
+    return bits[arr.offset:arr.offset + len(arr)].astype(bool)
+
+
 def _arrow_ints(arr) -> np.ndarray:
     """A null-free Arrow integer array as numpy, zero-copy (``Array.to_numpy`` imports pandas)."""
     dtype = np.dtype(f"int{arr.type.bit_width}")

@@ -11,6 +11,7 @@ cube is built with one sort or ``np.bincount``, never a Python loop per vote.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,6 +22,7 @@ from .columns import (BATTLE_WINNERS, CHOICES, check_lengths, choice_codes, fact
 from .errors import EmptyDataError, ScoringError
 
 __all__ = ["BATTLE_WINNERS", "CHOICES", "Comparisons", "Votes"]
+_DIGEST_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,7 +189,20 @@ class Comparisons:
                            self.voter[keep], self.voters)
 
     def digest(self) -> str:
-        """SHA-256 of the cube (models, rows, counts, voter clusters): the snapshot hash."""
+        """SHA-256 of the cube (models, rows, counts, voter clusters): the snapshot hash.
+
+        Computed once per cube (the cube is immutable); another thread asking meanwhile waits
+        for it rather than hashing again.
+        """
+        value = self.__dict__.get("_digest")
+        if value is None:
+            with _DIGEST_LOCK:
+                value = self.__dict__.get("_digest")
+                if value is None:
+                    value = self.__dict__["_digest"] = self._sha256()
+        return value
+
+    def _sha256(self) -> str:
         h = hashlib.sha256()
         h.update("\x1f".join(self.models).encode())
         for a in (self.left, self.right, self.voter if self.voter is not None else np.zeros(0)):

@@ -35,11 +35,16 @@ def _centre(fit: BTResult, a: np.ndarray) -> np.ndarray:
     return p @ a @ p.T
 
 
-def _bread_inverse(fit: BTResult) -> np.ndarray:
+def _bread(fit: BTResult) -> np.ndarray:
+    """The negative Hessian with the gauge term ``11^T/m`` on theta (invertible)."""
     m = len(fit.models)
     b = fit.hessian.copy()
     b[:m, :m] += 1.0 / m
-    return np.linalg.inv(b)
+    return b
+
+
+def _bread_inverse(fit: BTResult) -> np.ndarray:
+    return np.linalg.inv(_bread(fit))
 
 
 def model_cov(fit: BTResult) -> np.ndarray:
@@ -90,9 +95,37 @@ def sandwich(data: Comparisons, fit: BTResult, *, cluster: bool = True, correcti
         _, meat = assemble(i, j, m, np.zeros((len(i), s.shape[2])), local, fit_h, len(tau))
         return _centre(fit, inv @ meat @ inv), None
     i, j = _active_rows(data, fit)
-    _, g, neg = tie.row_terms(theta[i] - theta[j] + h, tau, tie.prepare(data.counts), False)
-    result = cluster_meat(data.voter, i, j, g, neg, m, fit_h, len(fit.params), inv, correction)
+    key = i * m + j
+    g, neg = _row_scores(tie, theta, h, tau, i, j, key, data.counts)
+    result = cluster_meat(data.voter, i, j, g, neg, m, fit_h, len(fit.params), inv, correction,
+                          bread=_bread(fit), key=key)
     return _centre(fit, inv @ result.meat @ inv), result
+
+
+def _row_scores(tie, theta, h, tau, i, j, key, counts):
+    """Each row's score ``(n, q)`` and information ``(n, q, q)`` at the fit.
+
+    For ``half`` the sigmoid is taken once per ``(left, right)`` cell and gathered by ``key``:
+    the same numbers as :meth:`~scoring.ties.Half.row_terms` on every row.
+    """
+    m = len(theta)
+    if tie.name != "half" or m * m >= len(i):
+        _, g, neg = tie.row_terms(theta[i] - theta[j] + h, tau, tie.prepare(counts), False)
+        return g, neg
+    from .ties import expit
+
+    cell = np.arange(m * m)
+    prob = expit(theta[cell // m] - theta[cell % m] + h)[key]
+    yn = counts @ _HALF_STATS                       # y = left + (tie + both_bad) / 2, n: one pass
+    y, n = yn[:, 0], yn[:, 1]
+    g = y - n * prob
+    w = n * prob
+    w *= 1 - prob
+    return g[:, None], w[:, None, None]
+
+
+#: ``counts @ _HALF_STATS`` gives the half model's ``(y, n)`` of each row.
+_HALF_STATS = np.array([[1.0, 1.0], [0.0, 1.0], [0.5, 1.0], [0.5, 1.0]])
 
 
 def _poisson_cdf(n: int, lam: float) -> np.ndarray:
@@ -156,7 +189,9 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     would be large), so the cost is at most ``p^2`` per voter however many votes a voter cast;
     includes the ``G/(G-1)`` small-sample factor. When the dense ``G x p`` table is small
     enough (its ``S^T S`` by BLAS costs no more than the sparse route would), that product is
-    the sum; otherwise :func:`grouped_gram` works from the nonzero entries.
+    the sum, taken over blocks of voters when the rows are sorted by voter (a small table
+    reused, instead of one the size of ``G x p``); otherwise :func:`grouped_gram` works from
+    the nonzero entries.
     """
     n_voters = int(voter.max()) + 1
     used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
@@ -164,15 +199,17 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     if n_voters * p <= 4 * entries + (1 << 22) and n_voters * p * p <= 512 * entries + (1 << 26):
         # dense (voter x parameter) score sums and one S^T S by BLAS: cheaper than the sparse
         # route unless most voters touch only a few of the p parameters
-        base = voter.astype(np.int64) * p
-        s = np.bincount(base + i, g[:, 0], n_voters * p)
-        s -= np.bincount(base + j, g[:, 0], n_voters * p)
-        s = s.reshape(n_voters, p)
-        if fit_h:
-            s[:, m] = np.bincount(voter, g[:, 0], n_voters)
-        if g.shape[1] > 1:
-            s[:, m + fit_h] = np.bincount(voter, g[:, 1], n_voters)
-        return (s.T @ s) * (used / max(used - 1, 1))
+        ordered = len(voter) < 2 or not np.any(voter[1:] < voter[:-1])
+        step = max(1, (1 << 17) // p) if ordered else n_voters
+        cuts = np.searchsorted(voter, np.arange(0, n_voters + step, step)) if ordered \
+            else np.array([0, len(voter)])
+        out = np.zeros((p, p))
+        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+            if hi > lo:
+                s = _score_sums(voter[lo:hi] - k * step, i[lo:hi], j[lo:hi], g[lo:hi], m,
+                                fit_h, p, min(step, n_voters - k * step))
+                out += s.T @ s
+        return out * (used / max(used - 1, 1))
     cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
         + ([np.full(len(i), m + fit_h)] if g.shape[1] > 1 else [])
     vals = [g[:, 0], -g[:, 0]] + ([g[:, 0]] if fit_h else []) + ([g[:, 1]] if g.shape[1] > 1 else [])
@@ -186,6 +223,19 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
         key, inverse = np.unique(key, return_inverse=True)
         summed = np.bincount(inverse, weights, len(key))
     return grouped_gram(key // p, key % p, summed, p) * (used / max(used - 1, 1))
+
+
+def _score_sums(voter, i, j, g, m, fit_h, p, n_voters):
+    """The ``(n_voters, p)`` table of each voter's summed score."""
+    base = voter.astype(np.int64) * p
+    s = np.bincount(base + i, g[:, 0], n_voters * p)
+    s -= np.bincount(base + j, g[:, 0], n_voters * p)
+    s = s.reshape(n_voters, p)
+    if fit_h:
+        s[:, m] = np.bincount(voter, g[:, 0], n_voters)
+    if g.shape[1] > 1:
+        s[:, m + fit_h] = np.bincount(voter, g[:, 1], n_voters)
+    return s
 
 
 def grouped_gram(group, col, val, p, *, max_pairs=1 << 22):

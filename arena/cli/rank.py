@@ -46,7 +46,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def reuse_freed_memory() -> None:
+    """Have glibc serve every allocation from its heap and keep freed memory for reuse.
+
+    Ranking a large file makes many short-lived arrays of tens of MB; by default glibc maps
+    each one afresh and unmaps it when freed, so every page is faulted in (and zeroed) again,
+    which costs more than the arithmetic on a virtual machine (about a second of system time
+    on 1.7M votes, against 0.2 s this way). One arena for all threads keeps the fit threads on
+    that heap. A batch command's choice; elsewhere (not glibc) nothing changes.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    for option, value in ((-8, 1), (-4, 0), (-1, 2 ** 31 - 1), (-2, 64 << 20)):
+        mallopt(option, value)      # M_ARENA_MAX, M_MMAP_MAX, M_TRIM_THRESHOLD, M_TOP_PAD
+
+
 def run(args) -> int:
+    reuse_freed_memory()
     if args.metric:
         from arena.cli.metrics import run_rank_by_metric
 
@@ -64,7 +84,8 @@ def run(args) -> int:
         from arena.files.battles import read_battle_table
         from arena.views.leaderboard import battle_cubes
 
-        cubes = battle_cubes(read_battle_table(args.votes, ordered=ordered), args.task, ordered=ordered)
+        cubes = battle_cubes(read_battle_table(args.votes, ordered=ordered), args.task, ordered=ordered,
+                             digests=not ordered)
     elif ordered:
         raise InputError("--method elo needs --votes FILE: Elo depends on the order of the votes")
     else:

@@ -134,8 +134,8 @@ def _numbers(col: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
 def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
     """A vote file as an Arrow table, for ranking: the battle columns plus ``check``.
 
-    Parquet is read batch by batch with its string columns dictionary-encoded (no Python object
-    per vote); other formats go through :func:`read_battles`. ``category`` is renamed ``task``;
+    Parquet is read with its string columns dictionary-encoded (no Python object per vote),
+    columns decoded in parallel; other formats go through :func:`read_battles`. ``category`` is renamed ``task``;
     with ``ordered`` the rows are sorted by ``tstamp`` when the file has it (vote order, for Elo).
     """
     path = Path(path)
@@ -149,9 +149,7 @@ def read_battle_table(path: str | Path, *, ordered: bool = False) -> pa.Table:
             wanted = [c for c in (*STRING_COLUMNS, *(("tstamp",) if ordered else ())) if c in names]
             reader = pq.ParquetFile(path, memory_map=True,
                                     read_dictionary=[c for c in wanted if c in STRING_COLUMNS])
-            batches = list(reader.iter_batches(batch_size=1 << 18, columns=wanted, use_threads=False))
-            table = pa.Table.from_batches(batches) if batches \
-                else reader.schema_arrow.empty_table().select(wanted)
+            table = reader.read(columns=wanted, use_threads=True)
         except BattleFileError:
             raise
         except (pa.ArrowException, OSError, KeyError, ValueError) as exc:

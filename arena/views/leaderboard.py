@@ -5,11 +5,13 @@ Shared by the CLI, the HTTP API and the Leaderboard tab; the numbers come from
 """
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
+import numpy as np
 import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
@@ -24,27 +26,101 @@ FIT_THREADS = 2
 
 
 def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = None, *,
-                 ordered: bool = False) -> dict[str, Comparisons | Votes]:
+                 ordered: bool = False, digests: bool = False) -> dict[str, Comparisons | Votes]:
     """Per-task and overall comparisons from battle-format votes (an Arrow table or columns).
 
     Planted repeat checks (``check == "repeat"``, as exported) are left out, as in the
-    database's ranking. With ``ordered`` each value is a :class:`scoring.data.Votes` in row order
-    (for Elo).
+    database's ranking. The cubes come from one sort of all votes
+    (:func:`scoring.grouped.comparisons_by_group`), each equal to ``Comparisons.from_battles``
+    on its task's votes; with a single task its cube *is* the overall cube. With ``ordered``
+    each value is a :class:`scoring.data.Votes` in row order (for Elo). With ``digests`` each
+    cube's snapshot hash is computed on a background thread as soon as the cube exists
+    (hashing releases the GIL), for callers about to rank every cube.
     """
+    if ordered:
+        return _ordered_cubes(votes, tasks)
+    from scoring.columns import optional_codes
+    from scoring.grouped import comparisons_by_group
+
+    names = votes.column_names if isinstance(votes, pa.Table) else list(votes)
+
+    def col(name):
+        return votes.column(name) if isinstance(votes, pa.Table) else votes[name]
+
+    keep = None
+    if "check" in names:
+        codes, labels = optional_codes(col("check"))
+        repeat = [k for k, x in enumerate(labels) if x is not None and str(x) == "repeat"]
+        keep = ~np.isin(codes, repeat) if repeat else None
+    group, n_groups, wanted = None, 0, [] if tasks is None else \
+        list(dict.fromkeys(t for t in tasks if t != OVERALL))
+    if "task" in names:
+        codes, labels = optional_codes(col("task"))
+        text = [None if x is None else str(x) for x in labels]
+        if tasks is None:
+            used = np.bincount(codes[codes >= 0] if keep is None else codes[keep & (codes >= 0)],
+                               minlength=len(labels))
+            wanted = sorted({text[k] for k in np.flatnonzero(used)} - {None, ""})
+        index = {t: k for k, t in enumerate(wanted)}
+        group = np.array([index.get(t, -1) for t in text] + [-1], dtype=np.int32)[codes]
+        n_groups = len(wanted)
+    elif wanted:
+        group, n_groups = np.full(len(col("winner")), -1, np.int32), len(wanted)
+    want_overall = tasks is None or OVERALL in tasks
+    ahead = _DigestAhead() if digests else None
+    try:
+        whole, parts = comparisons_by_group(
+            col("model_a"), col("model_b"), col("winner"),
+            voter=col("judge") if "judge" in names else None, group=group, n_groups=n_groups,
+            keep=keep, overall=want_overall, on_cube=ahead.add if ahead else None)
+    except UnknownOutcomeError as exc:
+        raise _winner_error(exc) from None
+    finally:
+        if ahead:
+            ahead.add(None)
+    cubes: dict[str, Comparisons | Votes] = {OVERALL: whole} if want_overall else {}
+    cubes.update(zip(wanted, parts))
+    return cubes
+
+
+class _DigestAhead:
+    """Hashes cubes on one daemon thread, in the order given (see ``battle_cubes``)."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self.queue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="digest", daemon=True).start()
+
+    def add(self, cube: Comparisons | None) -> None:
+        """Hash ``cube`` next; ``None`` ends the thread once the cubes before it are hashed."""
+        self.queue.put(cube)
+
+    def _run(self) -> None:
+        while (cube := self.queue.get()) is not None:
+            cube.digest()
+
+
+def _winner_error(exc: UnknownOutcomeError) -> BattleFileError:
+    return BattleFileError("unknown winner label(s) " + ", ".join(map(repr, exc.labels[:5]))
+                           + "; expected one of " + ", ".join(WINNERS))
+
+
+def _ordered_cubes(votes, tasks) -> dict[str, Votes]:
+    """Per-task and overall :class:`scoring.data.Votes` in row order (for Elo)."""
     import pyarrow.compute as pc
 
     table = votes if isinstance(votes, pa.Table) else pa.table(dict(votes))
     if "check" in table.column_names:
         table = table.filter(pc.not_equal(table["check"].cast(pa.string()).fill_null(""), "repeat"))
-    build = Votes.from_battles if ordered else Comparisons.from_battles
 
     def cube(t: pa.Table):
         voter = t["judge"] if "judge" in t.column_names else None
         try:
-            return build(t["model_a"], t["model_b"], t["winner"], voter=voter)
+            return Votes.from_battles(t["model_a"], t["model_b"], t["winner"], voter=voter)
         except UnknownOutcomeError as exc:
-            raise BattleFileError("unknown winner label(s) " + ", ".join(map(repr, exc.labels[:5]))
-                                  + "; expected one of " + ", ".join(WINNERS)) from None
+            raise _winner_error(exc) from None
 
     task_col = table["task"].cast(pa.string()) if "task" in table.column_names else None
     present = sorted(x for x in pc.unique(task_col).to_pylist() if x) if task_col is not None else []
@@ -70,17 +146,29 @@ def board_json(task: str, data: Comparisons, **options: Any) -> dict[str, Any]:
 def leaderboards(cubes: Mapping[str, Comparisons], **options: Any) -> dict[str, Any]:
     """The ``rank`` JSON for every cube, overall first.
 
-    Boards are fitted on up to two threads (numpy releases the GIL in the heavy steps), each
-    with single-threaded BLAS; results do not depend on the number of threads.
+    A cube shared by several tasks (the overall cube of a file with one task) is ranked once
+    and its board copied. Boards are fitted on up to two threads (numpy releases the GIL in
+    the heavy steps), each with single-threaded BLAS; results do not depend on the number of
+    threads.
     """
     order = sorted(cubes, key=lambda t: (t != OVERALL, t))
-    workers = min(FIT_THREADS, os.cpu_count() or 1, len(order))
+    first = {}
+    for t in order:
+        first.setdefault(id(cubes[t]), t)
+    distinct = list(dict.fromkeys(first[id(cubes[t])] for t in order))
+    workers = min(FIT_THREADS, os.cpu_count() or 1, len(distinct))
     if workers < 2:
-        return {"leaderboards": [board_json(t, cubes[t], **options) for t in order]}
-    # One BLAS limit and one warnings filter for the whole pool: the fits' own (per-call)
-    # settings are process-wide, so they must not be the ones left in place afterwards.
-    with threadpool_limits(1), warnings.catch_warnings(), \
-            ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
-        warnings.simplefilter("ignore")
-        boards = list(pool.map(lambda t: board_json(t, cubes[t], **options), order))
+        done = {t: board_json(t, cubes[t], **options) for t in distinct}
+    else:
+        # One BLAS limit and one warnings filter for the whole pool: the fits' own (per-call)
+        # settings are process-wide, so they must not be the ones left in place afterwards.
+        with threadpool_limits(1), warnings.catch_warnings(), \
+                ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
+            warnings.simplefilter("ignore")
+            done = dict(zip(distinct, pool.map(lambda t: board_json(t, cubes[t], **options),
+                                               distinct)))
+    boards = []
+    for t in order:
+        board = done[first[id(cubes[t])]]
+        boards.append(board if first[id(cubes[t])] == t else {**copy.deepcopy(board), "task": t})
     return {"leaderboards": boards}
