@@ -26,9 +26,10 @@ The exact adjustment costs ``p^3`` per cluster, so it is made for the clusters w
 ``tr(B^-1 B_g)`` is at least :data:`LEVERAGE_FLOOR` (heaviest first, within a budget of work);
 the others keep their plain score, which changes their contribution by a factor of at most
 about ``1 + LEVERAGE_FLOOR``. The adjusted clusters' blocks are built together
-(:func:`group_blocks`); for CR3 a cluster whose leverage trace is under :data:`MAX_LEVERAGE`
-(so no eigenvalue can reach the cap) takes the equal jackknife form ``B (B - B_g)^{-1} s_g``,
-one linear solve (:func:`_jackknife_scores`), and the others the eigen-decomposition.
+(:func:`group_blocks`); for CR3 a cluster whose eigenvalues are all under :data:`MAX_LEVERAGE`
+(its leverage trace is, or ``B - B_g / cap`` has a Cholesky factor) takes the equal jackknife
+form ``B (B - B_g)^{-1} s_g``, one linear solve (:func:`_jackknife_scores`), and the others
+the eigen-decomposition.
 """
 from __future__ import annotations
 
@@ -180,6 +181,16 @@ def _variance_shares(cinv, bg, rows, start, clusters, i, j, neg, m, fit_h):
     return out
 
 
+def _below_cap(bg, bread) -> bool:
+    """Whether every eigenvalue of ``H_gg`` is under :data:`MAX_LEVERAGE`: ``B - B_g / cap``
+    positive definite (a Cholesky factorisation exists), so the cluster needs no capping."""
+    try:
+        np.linalg.cholesky(bread - bg / MAX_LEVERAGE)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
 def _jackknife_scores(s, bg, bread):
     """CR3 scores ``B (B - B_g)^{-1} s_g`` of clusters whose leverage trace is below
     :data:`MAX_LEVERAGE` (no eigenvalue of ``H_gg`` can reach the cap).
@@ -237,7 +248,7 @@ def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2", *, bre
     rank_of[heavy] = np.arange(len(heavy))
     row_rank = rank_of[voter]
     in_heavy = np.flatnonzero(row_rank >= 0)
-    chunk = max(1, (1 << 21) // (p * p))
+    chunk = max(1, (1 << 22) // (p * p))
     for lo in range(0, len(heavy), chunk):
         hi = min(lo + chunk, len(heavy))
         rows = in_heavy[(row_rank[in_heavy] >= lo) & (row_rank[in_heavy] < hi)] \
@@ -252,6 +263,9 @@ def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2", *, bre
         adj = s.copy()
         easy = lev[heavy[lo:hi]] < MAX_LEVERAGE if correction == "cr3" \
             else np.zeros(hi - lo, bool)
+        if correction == "cr3":
+            for n in np.flatnonzero(~easy):
+                easy[n] = _below_cap(bg[n], bread)
         if easy.any():
             adj[easy] = _jackknife_scores(s[easy], bg[easy], bread)
         for n in np.flatnonzero(~easy):

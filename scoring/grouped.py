@@ -63,7 +63,10 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     key += codes
     if tagged:
         key <<= group_bits
-        key += np.where(gc >= 0, gc, n_groups)
+        gc = np.where(gc >= 0, gc, n_groups)
+        key += gc
+    only = int(gc[0]) if single else -1
+    del lc, rc, codes, vc, gc                       # the sorted keys hold everything now
     key.sort()
     whole = _cube(key >> group_bits if tagged else key, models, vl, m, model_bits) \
         if overall or single else None
@@ -71,7 +74,7 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
         on_cube(whole)
     cubes = [None] * n_groups
     if single:
-        cubes[int(gc[0])] = whole
+        cubes[only] = whole
     elif tagged:
         tags = (key & ((1 << group_bits) - 1)).astype(np.int16 if n_groups < 32767 else np.int32)
         order = np.argsort(tags, kind="stable")            # radix sort: each group stays sorted
@@ -96,37 +99,44 @@ def _cube(key, models, voters, m, model_bits):
         edge[0] = True
         np.not_equal(key[1:], key[:-1], out=edge[1:])
     first = np.flatnonzero(edge)
-    run = np.empty(len(first))
-    run[:-1] = first[1:] - first[:-1]
-    if len(first):
-        run[-1] = n - first[-1]
+    del edge
     unique = key[first]
+    run = np.diff(first, append=n)                  # votes behind each distinct key
+    del first
     cell = unique >> 2
     new_row = np.empty(len(cell), bool)
     if len(cell):
         new_row[0] = True
         np.not_equal(cell[1:], cell[:-1], out=new_row[1:])
-    row = np.cumsum(new_row)
-    row -= 1
-    cell = cell[new_row]
-    rows = len(cell)
-    counts = np.zeros((rows, 4))
-    at = row * 4
+    at = np.cumsum(new_row)
+    at -= 1
+    at *= 4
     at += unique & 3
+    cell = cell[new_row]
+    del new_row
+    counts = np.zeros((len(cell), 4))
     counts.ravel()[at] = run
+    del at
     mask = (1 << model_bits) - 1
     left, right = (cell >> model_bits) & mask, cell & mask
     voter = None if voters is None else cell >> (2 * model_bits)
+    del cell
     seen = np.zeros(m, bool)
     seen[left] = seen[right] = True
     pairs = None
     if seen.all():
         # the cube summed over voters, from the runs: what Comparisons.pairs() would sum
-        cells = (unique >> (2 + model_bits)) & mask
+        cells = unique >> (2 + model_bits)
+        cells &= mask
         cells *= m
-        cells += (unique >> 2) & mask
+        right_part = unique >> 2
+        right_part &= mask
+        cells += right_part
+        del right_part
         cells <<= 2
-        cells += unique & 3
+        unique &= 3
+        cells += unique
+        del unique
         cells = np.bincount(cells, run, 4 * m * m).reshape(m * m, 4)
         keys = np.flatnonzero(cells.any(axis=1))
         pairs = (keys, cells[keys])

@@ -185,31 +185,62 @@ class PoissonSampler:
 def _cluster_meat(voter, i, j, g, m, fit_h, p):
     """``sum_c s_c s_c^T`` over voters ``c``, ``s_c`` the summed score of the voter's rows.
 
-    Sums the scores per (voter, parameter) first (``bincount``, or a sort when that table
-    would be large), so the cost is at most ``p^2`` per voter however many votes a voter cast;
-    includes the ``G/(G-1)`` small-sample factor. When the dense ``G x p`` table is small
-    enough (its ``S^T S`` by BLAS costs no more than the sparse route would), that product is
-    the sum, taken over blocks of voters when the rows are sorted by voter (a small table
-    reused, instead of one the size of ``G x p``); otherwise :func:`grouped_gram` works from
-    the nonzero entries.
+    Sums the scores per (voter, parameter) first, so the cost is at most ``p^2`` per voter
+    however many votes a voter cast; includes the ``G/(G-1)`` small-sample factor. Rows in
+    voter order (as cubes keep them): a voter with a single row adds ``g^2 x x^T``, summed per
+    cell like the information; the other voters' sums fill a small ``voters x p`` table block by
+    block, each block's ``S^T S`` by BLAS. Otherwise one dense table when that is small enough,
+    else :func:`grouped_gram` from the nonzero entries.
     """
     n_voters = int(voter.max()) + 1
-    used = np.count_nonzero(np.bincount(voter, minlength=n_voters))
-    entries = len(i) * (2 + fit_h + (g.shape[1] > 1))
+    size = np.bincount(voter, minlength=n_voters)
+    used = np.count_nonzero(size)
+    return _score_gram(voter, i, j, g, m, fit_h, p, size) * (used / max(used - 1, 1))
+
+
+def _score_gram(voter, i, j, g, m, fit_h, p, size):
+    """``sum_c s_c s_c^T`` without the small-sample factor (see :func:`_cluster_meat`)."""
+    q = g.shape[1]
+    per_row = 2 + fit_h + (q > 1)
+    n_voters = len(size)
+    if len(voter) > 1 and not np.any(voter[1:] < voter[:-1]):
+        out = np.zeros((p, p))
+        single = size[voter] == 1
+        if single.any():
+            r = np.flatnonzero(single)
+            gg = g[r]
+            out += assemble(i[r], j[r], m, gg, gg[:, :, None] * gg[:, None, :], fit_h, q - 1,
+                            i[r] * m + j[r])[1]
+            rest = np.flatnonzero(~single)
+            voter, i, j, g = voter[rest], i[rest], j[rest], g[rest]
+        many = int(np.count_nonzero(size > 1))
+        if not many:
+            return out
+        first = np.empty(len(voter), bool)
+        first[0] = True
+        np.not_equal(voter[1:], voter[:-1], out=first[1:])
+        voter = np.cumsum(first) - 1                               # voters numbered 0..many-1
+        if many * p * p > 1024 * len(i) * per_row + (1 << 26):
+            return out + _sparse_gram(voter, i, j, g, m, fit_h, p, many)
+        step = max(1, (1 << 17) // p)
+        cuts = np.searchsorted(voter, np.arange(0, many + step, step))
+        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+            if hi > lo:
+                s = _score_sums(voter[lo:hi] - k * step, i[lo:hi], j[lo:hi], g[lo:hi], m, fit_h,
+                                p, min(step, many - k * step))
+                out += s.T @ s
+        return out
+    entries = len(i) * per_row
     if n_voters * p <= 4 * entries + (1 << 22) and n_voters * p * p <= 512 * entries + (1 << 26):
         # dense (voter x parameter) score sums and one S^T S by BLAS: cheaper than the sparse
         # route unless most voters touch only a few of the p parameters
-        ordered = len(voter) < 2 or not np.any(voter[1:] < voter[:-1])
-        step = max(1, (1 << 17) // p) if ordered else n_voters
-        cuts = np.searchsorted(voter, np.arange(0, n_voters + step, step)) if ordered \
-            else np.array([0, len(voter)])
-        out = np.zeros((p, p))
-        for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
-            if hi > lo:
-                s = _score_sums(voter[lo:hi] - k * step, i[lo:hi], j[lo:hi], g[lo:hi], m,
-                                fit_h, p, min(step, n_voters - k * step))
-                out += s.T @ s
-        return out * (used / max(used - 1, 1))
+        s = _score_sums(voter, i, j, g, m, fit_h, p, n_voters)
+        return s.T @ s
+    return _sparse_gram(voter, i, j, g, m, fit_h, p, n_voters)
+
+
+def _sparse_gram(voter, i, j, g, m, fit_h, p, n_voters):
+    """``sum_c s_c s_c^T`` from the nonzero (voter, parameter) sums (:func:`grouped_gram`)."""
     cols = [i, j] + ([np.full(len(i), m)] if fit_h else []) \
         + ([np.full(len(i), m + fit_h)] if g.shape[1] > 1 else [])
     vals = [g[:, 0], -g[:, 0]] + ([g[:, 0]] if fit_h else []) + ([g[:, 1]] if g.shape[1] > 1 else [])
@@ -222,7 +253,7 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     else:
         key, inverse = np.unique(key, return_inverse=True)
         summed = np.bincount(inverse, weights, len(key))
-    return grouped_gram(key // p, key % p, summed, p) * (used / max(used - 1, 1))
+    return grouped_gram(key // p, key % p, summed, p)
 
 
 def _score_sums(voter, i, j, g, m, fit_h, p, n_voters):

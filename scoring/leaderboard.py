@@ -146,11 +146,20 @@ def interval_ranks(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return 1 + (low[None, :] > high[:, None]).sum(axis=1)
 
 
+def _nanmedian(values: np.ndarray) -> float:
+    """``np.nanmedian`` of a vector, the same number (without importing ``numpy.ma``)."""
+    v = np.sort(values[~np.isnan(values)])
+    if not len(v):
+        return float("nan")
+    mid = len(v) // 2
+    return float(v[mid]) if len(v) % 2 else float(np.mean(v[mid - 1:mid + 1]))
+
+
 def _voters_with_votes(data: Comparisons) -> int | None:
     """How many voters cast the votes of ``data`` (``None`` without voter information)."""
     if data.voter is None:
         return None
-    return int(np.count_nonzero(np.bincount(data.voter[data.counts.sum(axis=1) > 0])))
+    return int(np.count_nonzero(np.bincount(data.voter[data.counts @ np.ones(4) > 0])))
 
 
 def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap,
@@ -190,7 +199,7 @@ def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bo
         lo, hi = fit.params - half, fit.params + half
     effective = None
     if info is not None:
-        effective = float(np.nanmedian(info.effective[:m]))
+        effective = _nanmedian(info.effective[:m])
         kind = "voter bootstrap scaled by" if intervals == "bootstrap" else "sandwich"
         notes.append(f"{info.clusters} voters, effective number {effective:.1f} (median over "
                      f"models): {kind} {correction.upper()} standard errors and t quantiles on "

@@ -193,3 +193,29 @@ def test_rank_cli_imports_no_pandas_or_pyarrow_compute(tmp_path):
             "if m in sys.modules]; print(bad, file=sys.stderr)" % str(path))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("m, voters, q", [(6, 40, 1), (6, 40, 2), (200, 5000, 1)])
+def test_meat_of_voter_sorted_rows_equals_the_sum_of_outer_products(m, voters, q):
+    """Voter-ordered rows take the single-row and block routes (or the sparse one when the
+    table would be too wide); all equal the plain sum over voters."""
+    from scoring.intervals import _cluster_meat
+
+    rng = np.random.default_rng(m + q)
+    n = 3 * voters
+    voter = np.sort(rng.integers(0, voters, n))
+    i = rng.integers(0, m, n)
+    j = (i + rng.integers(1, m, n)) % m
+    g = rng.normal(size=(n, q))
+    p = m + 1 + (q > 1)
+    x = np.zeros((voters, p))
+    np.add.at(x, (voter, i), g[:, 0])
+    np.add.at(x, (voter, j), -g[:, 0])
+    np.add.at(x, (voter, np.full(n, m)), g[:, 0])
+    if q > 1:
+        np.add.at(x, (voter, np.full(n, m + 1)), g[:, 1])
+    used = len(np.unique(voter))
+    want = x.T @ x * used / (used - 1)
+    assert np.count_nonzero(np.bincount(voter) == 1) > 0
+    got = _cluster_meat(voter, i, j, g, m, 1, p)
+    assert np.allclose(got, want, rtol=1e-11, atol=1e-11 * np.abs(want).max())

@@ -46,10 +46,71 @@ def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str
 def emit(data: Any, fmt: str, rows: Sequence[dict[str, Any]] = (), columns: Sequence[str] = ()) -> None:
     """Print ``data`` as JSON, or ``rows`` (flattened) as CSV or a table."""
     if fmt == "json":
-        json.dump(data, sys.stdout, indent=1, default=_json_default)
+        sys.stdout.write(dumps_indented(data))
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_rows(rows, columns, fmt))
+
+
+def dumps_indented(data: Any) -> str:
+    """``json.dumps(data, indent=1, default=...)``, the same text, several times faster on
+    large leaderboards (the standard library indents in pure Python, value by value)."""
+    out: list[str] = []
+    try:
+        _encode(data, out, "\n")
+    except _Unusual:
+        return json.dumps(data, indent=1, default=_json_default)
+    return "".join(out)
+
+
+class _Unusual(Exception):
+    """A value the fast encoder leaves to :mod:`json` (odd keys, a cycle, ...)."""
+
+
+_ESCAPE = json.encoder.encode_basestring_ascii
+_FLOAT = float.__repr__
+
+
+def _encode(obj: Any, out: list, newline: str, depth: int = 0) -> None:
+    if depth > 200:
+        raise _Unusual
+    if isinstance(obj, str):
+        out.append(_ESCAPE(obj))
+    elif obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, int):
+        out.append(int.__repr__(obj))
+    elif isinstance(obj, float):
+        out.append(_FLOAT(obj) if math.isfinite(obj) else
+                   "NaN" if obj != obj else "Infinity" if obj > 0 else "-Infinity")
+    elif isinstance(obj, (list, tuple)):
+        if not obj:
+            out.append("[]")
+            return
+        inner = newline + " "
+        out.append("[")
+        for k, item in enumerate(obj):
+            out.append(inner if not k else "," + inner)
+            _encode(item, out, inner, depth + 1)
+        out.append(newline + "]")
+    elif isinstance(obj, dict):
+        if not obj:
+            out.append("{}")
+            return
+        inner = newline + " "
+        out.append("{")
+        for k, (key, value) in enumerate(obj.items()):
+            if not isinstance(key, str):
+                raise _Unusual
+            out.append((inner if not k else "," + inner) + _ESCAPE(key) + ": ")
+            _encode(value, out, inner, depth + 1)
+        out.append(newline + "}")
+    else:
+        _encode(_json_default(obj), out, newline, depth + 1)
 
 
 def _json_default(value: Any) -> Any:
