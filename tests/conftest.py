@@ -7,6 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Most tests vote as fast as a script can; the look-time rule has its own test, which sets it.
 os.environ.setdefault("ARENA_MIN_LOOK_MS", "0")
+os.environ.setdefault("ARENA_BOARD_REFIT_SPACING", "0")   # each test reads its own last vote
 
 import secrets  # noqa: E402
 

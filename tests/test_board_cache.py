@@ -97,3 +97,23 @@ def test_readers_at_once_after_a_vote_share_one_fit(arena):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: cache.get("k", slow_fit), range(8)))
     assert results == ["board"] * 8 and len(calls) == 1
+
+
+def test_a_board_is_not_refitted_sooner_than_its_spacing_after_a_vote(arena):
+    make_toy_catalog(arena)
+    slow = BoardCache(arena.engine, refit_spacing=1e6)     # every fit "recent" for the test
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return {"fit": len(calls)}
+
+    assert slow.get("k", fit) == {"fit": 1}
+    vote(arena)
+    assert slow.get("k", fit) == {"fit": 1}                # a vote: kept, the fit is too recent
+    make_toy_catalog(arena, task="restyle", items=1)       # new outputs: always refitted
+    assert slow.get("k", fit) == {"fit": 2}
+    eager = BoardCache(arena.engine, refit_spacing=0.0)
+    assert eager.get("k", fit) == {"fit": 3}
+    vote(arena, voter="voter-cache-02")
+    assert eager.get("k", fit) == {"fit": 4}               # no spacing: every vote refits

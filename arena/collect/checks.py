@@ -24,8 +24,8 @@ A check's ``propensity`` is the probability of that presentation under the check
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, exists, func, select
@@ -52,7 +52,7 @@ class CheckChoice(PairChoice):
 
 
 def _uniform(secret: bytes, voter_id: str, n: int, salt: str) -> float:
-    digest = hmac.new(secret, f"{salt}:{voter_id}:{n}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, f"{salt}:{voter_id}:{n}".encode(), "sha256")
     return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 
@@ -149,14 +149,38 @@ def gold_candidates(task: str | None = None):
     return query
 
 
-def _gold(conn, task: str | None, pick: float, rate: float) -> CheckChoice | None:
+#: Gold pairs per (database, task), with the catalogue's newest ids they were read at.
+_GOLD: dict[tuple[str, str | None], tuple[tuple, list]] = {}
+_GOLD_LOCK = threading.Lock()
+_NEWEST = select(select(func.max(Item.id)).scalar_subquery(),
+                 select(func.max(Output.id)).scalar_subquery(),
+                 select(func.max(Model.id)).scalar_subquery())
+
+
+def _gold_pairs(conn, task: str | None) -> list:
+    """The gold candidates of ``task`` in a fixed order, read again only when an item, output
+    or model has been added since (catalogue rows are never changed in place)."""
+    newest = tuple(conn.execute(_NEWEST).one())
+    key = (str(conn.engine.url), task)
+    known = _GOLD.get(key)
+    if known is not None and known[0] == newest:
+        return known[1]
     query = gold_candidates(task).subquery()
-    total = conn.execute(select(func.count()).select_from(query)).scalar_one()
+    rows = conn.execute(select(query).order_by(query.c.item_id, query.c.edit_output)).all()
+    with _GOLD_LOCK:
+        if len(_GOLD) > 1000:
+            _GOLD.clear()
+        _GOLD[key] = (newest, rows)
+    return rows
+
+
+def _gold(conn, task: str | None, pick: float, rate: float) -> CheckChoice | None:
+    rows = _gold_pairs(conn, task)
+    total = len(rows)
     if not total:
         return None
     k = min(int(pick * total), total - 1)
-    r = conn.execute(select(query).order_by(query.c.item_id, query.c.edit_output)
-                     .offset(k).limit(1)).one()
+    r = rows[k]
     # the sides from the fractional part of the same draw, independent of the pair index
     base_left = (pick * total - k) < 0.5
     lo, lm, ro, rm = ((r.base_output, r.base_model, r.edit_output, r.edit_model) if base_left

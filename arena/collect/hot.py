@@ -1,14 +1,21 @@
-"""What the vote path reads about the catalogue, kept in memory: items, outputs and model names.
+"""What the vote path reads about the catalogue, kept in memory: items, outputs and model names,
+and the impressions this process has just issued.
 
-Their rows do not change once written (a new model version or a re-run is a new row), so each
-is read from the database once, on first use, and kept for the process; a pair and its reveal
-are then built without a query. The store is bounded (cleared when it passes
+Catalogue rows do not change once written (a new model version or a re-run is a new row), so
+each is read from the database once, on first use, and kept for the process; a pair and its
+reveal are then built without a query. The store is bounded (cleared when it passes
 :data:`MAX_ENTRIES` rows).
+
+An impression's fields are fixed when it is issued, except how it ended; the vote path reads
+the fixed ones from :meth:`HotCatalog.issued` when this process issued it, and decides the end
+in its write (``UPDATE ... WHERE ended IS NULL``), so a vote that reaches another process, or
+a pair skipped elsewhere meanwhile, is still handled from the database.
 """
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from collections import OrderedDict
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -16,6 +23,8 @@ from sqlalchemy.engine import Engine
 from arena.store.schema import Item, Model, Output
 
 MAX_ENTRIES = 500_000
+#: Impressions kept for their vote (the oldest are dropped first).
+MAX_ISSUED = 100_000
 
 
 class ItemRow(NamedTuple):
@@ -38,7 +47,23 @@ class HotCatalog:
         self._items: dict[int, ItemRow] = {}
         self._outputs: dict[int, OutputRow] = {}
         self._models: dict[int, str] = {}
+        self._issued: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def keep_issued(self, impression: Any) -> None:
+        """Remember an impression this process issued (a row with the vote path's fields)."""
+        with self._lock:
+            self._issued[impression.id] = impression
+            while len(self._issued) > MAX_ISSUED:
+                self._issued.popitem(last=False)
+
+    def issued(self, impression_id: int) -> Any:
+        """The impression as issued here (``ended`` as it was then), or ``None``."""
+        return self._issued.get(impression_id)
+
+    def forget_issued(self, impression_id: int) -> None:
+        with self._lock:
+            self._issued.pop(impression_id, None)
 
     def _keep(self, table: dict, key: int, value) -> None:
         with self._lock:

@@ -10,10 +10,10 @@ a client sees (a token, a cookie, an image URL, a hashed address) helps with any
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
+from functools import lru_cache
 
 from arena.store.db import insert_ignore, write_lock
 from arena.store.schema import VOTER_KINDS, Voter
@@ -25,9 +25,10 @@ _ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _MAC_CHARS = 24
 
 
+@lru_cache(maxsize=256)
 def derive(secret: bytes, purpose: str) -> bytes:
     """The key for one ``purpose`` (HKDF-style expansion of the arena secret with HMAC-SHA256)."""
-    return hmac.new(secret, b"pareto-arena:" + purpose.encode(), hashlib.sha256).digest()
+    return hmac.digest(secret, b"pareto-arena:" + purpose.encode(), "sha256")
 
 
 def valid_id(voter_id: object) -> bool:
@@ -41,8 +42,7 @@ def new_id(prefix: str = "v") -> str:
 
 
 def _mac(secret: bytes, voter_id: str, purpose: str) -> str:
-    return hmac.new(derive(secret, purpose), voter_id.encode(), hashlib.sha256
-                    ).hexdigest()[:_MAC_CHARS]
+    return hmac.digest(derive(secret, purpose), voter_id.encode(), "sha256").hex()[:_MAC_CHARS]
 
 
 def cookie_value(secret: bytes, voter_id: str, purpose: str = "voter-cookie") -> str:
@@ -68,8 +68,12 @@ def address_hash(secret: bytes, address: str | None) -> str | None:
     """A keyed hash of a client address (stable per arena, not reversible without the secret)."""
     if not address:
         return None
-    return hmac.new(derive(secret, "address"), address.encode("utf-8", "replace"),
-                    hashlib.sha256).hexdigest()[:32]
+    return _address_hash(derive(secret, "address"), address)
+
+
+@lru_cache(maxsize=65536)
+def _address_hash(key: bytes, address: str) -> str:
+    return hmac.digest(key, address.encode("utf-8", "replace"), "sha256").hex()[:32]
 
 
 def register(engine, voter_id: str, kind: str = "public", address: str | None = None) -> bool:

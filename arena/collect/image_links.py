@@ -15,7 +15,6 @@ unedited output and its source.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import struct
@@ -32,9 +31,13 @@ PREFIX = "/media/"
 def _keystream(key: bytes, head: bytes, n: int) -> bytes:
     out, block = b"", 0
     while len(out) < n:
-        out += hmac.new(key, head + block.to_bytes(4, "big"), hashlib.sha256).digest()
+        out += hmac.digest(key, head + block.to_bytes(4, "big"), "sha256")
         block += 1
     return out[:n]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
 
 
 def image_url(secret: bytes, scope: str, owner_id: int, slot: str, name: str) -> str:
@@ -43,8 +46,8 @@ def image_url(secret: bytes, scope: str, owner_id: int, slot: str, name: str) ->
     if len(raw) > 255:
         raise ValueError("stored image names are at most 255 bytes")
     head = _HEAD.pack(scope.encode(), owner_id, SLOTS[slot], len(raw))
-    body = bytes(a ^ b for a, b in zip(raw, _keystream(derive(secret, "image-name"), head[:10], len(raw))))
-    mac = hmac.new(derive(secret, "image-mac"), head + body, hashlib.sha256).digest()[:_MAC]
+    body = _xor(raw, _keystream(derive(secret, "image-name"), head[:10], len(raw)))
+    mac = hmac.digest(derive(secret, "image-mac"), head + body, "sha256")[:_MAC]
     return PREFIX + base64.urlsafe_b64encode(head + body + mac).decode().rstrip("=")
 
 
@@ -61,10 +64,10 @@ def stored_name(secret: bytes, token: str) -> str | None:
     head, body, mac = data[:_HEAD.size], data[_HEAD.size:-_MAC], data[-_MAC:]
     if len(body) != head[-1]:
         return None
-    want = hmac.new(derive(secret, "image-mac"), head + body, hashlib.sha256).digest()[:_MAC]
+    want = hmac.digest(derive(secret, "image-mac"), head + body, "sha256")[:_MAC]
     if not hmac.compare_digest(want, mac):
         return None
-    raw = bytes(a ^ b for a, b in zip(body, _keystream(derive(secret, "image-name"), head[:10], len(body))))
+    raw = _xor(body, _keystream(derive(secret, "image-name"), head[:10], len(body)))
     try:
         return raw.decode()
     except UnicodeDecodeError:  # pragma: no cover - only names we encoded pass the MAC

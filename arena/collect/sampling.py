@@ -16,6 +16,7 @@ leaderboard.
 """
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -59,12 +60,18 @@ class PairChoice:
 
 @dataclass(frozen=True)
 class _TaskPool:
-    """Outputs of one task as an items × models table of output ids (-1 where missing)."""
+    """Outputs of one task as an items × models table of output ids (-1 where missing), with
+    the lookups a draw needs (no array search on the vote path)."""
 
     item_ids: np.ndarray
     model_ids: np.ndarray
     output_ids: np.ndarray  # (n_items, n_models)
     pairs: np.ndarray  # (n_pairs, 2) model column indices with at least one shared item
+    present: np.ndarray  # (n_models, n_items) bool: the model has an output for the item
+    shared: np.ndarray  # (n_pairs,) items both models of the pair have outputs for
+    row_of: dict  # item id -> row
+    column_of: dict  # output id -> its model's column
+    pair_of: dict  # (column, column), the lower first -> index into pairs
 
 
 def _task_weights(pool: _TaskPool, votes: list[tuple[int, int, str, int]],
@@ -98,7 +105,11 @@ def _build_pool(rows: list[tuple[int, int, int]]) -> _TaskPool:
     shared = present.T @ present
     i, j = np.triu_indices(len(model_ids), k=1)
     keep = shared[i, j] > 0
-    return _TaskPool(item_ids, model_ids, table, np.stack([i[keep], j[keep]], axis=1))
+    pairs = np.stack([i[keep], j[keep]], axis=1)
+    return _TaskPool(item_ids, model_ids, table, pairs, np.ascontiguousarray(table.T >= 0),
+                     shared[i, j][keep], {int(v): k for k, v in enumerate(item_ids)},
+                     {int(o): int(c) for o, c in zip(outputs, model_ids.searchsorted(models))},
+                     {(int(a), int(b)): k for k, (a, b) in enumerate(pairs)})
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,11 @@ class _State:
     pools: dict[str, _TaskPool]
     weights: dict[str, np.ndarray]
     loaded_at: float
+    cumulative: dict[str, np.ndarray] = None  # running sums of weights, for the draws
+
+    def __post_init__(self) -> None:
+        if self.cumulative is None:
+            object.__setattr__(self, "cumulative", {t: np.cumsum(w) for t, w in self.weights.items()})
 
 
 class _Counts:
@@ -168,7 +184,7 @@ class PairSampler:
         self.uniform_share = uniform_share
         self.cache_s = cache_s
         self.recount_s = recount_s
-        self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
+        self._rng = random.Random(seed if seed is not None else secrets.randbits(64))
         self._lock = threading.Lock()        # the random generator
         self._loading = threading.Lock()     # one refresh at a time
         self._state: _State | None = None
@@ -222,6 +238,11 @@ class PairSampler:
                    for t, p in pools.items()}
         return _State(pools, weights, time.monotonic())
 
+    def prepare(self) -> None:
+        """Bring the snapshot up to date now if it is due (so that a caller about to take a
+        lock does not reload it inside)."""
+        self._current()
+
     def tasks(self) -> list[str]:
         """Tasks that have at least one pair to show."""
         return sorted(self._current().pools)
@@ -257,7 +278,7 @@ class PairSampler:
         if len(names) == 1:
             return self._choose_in(state, names[0], 1.0)
         with self._lock:
-            task = names[int(self._rng.integers(len(names)))]
+            task = names[self._rng.randrange(len(names))]
         return self._choose_in(state, task, 1.0 / len(names))
 
     @staticmethod
@@ -266,29 +287,25 @@ class PairSampler:
         item_id, a, b = avoid
         for task in names:
             pool = state.pools[task]
-            row = int(np.searchsorted(pool.item_ids, item_id))
-            if row == len(pool.item_ids) or pool.item_ids[row] != item_id:
+            if item_id not in pool.row_of or a not in pool.column_of or b not in pool.column_of:
                 continue
-            cols = np.flatnonzero(np.isin(pool.output_ids[row], (a, b)))
-            if len(cols) != 2:
-                continue
-            k = np.flatnonzero((pool.pairs[:, 0] == cols[0]) & (pool.pairs[:, 1] == cols[1]))
-            if not len(k):
+            ca, cb = pool.column_of[a], pool.column_of[b]
+            k = pool.pair_of.get((min(ca, cb), max(ca, cb)))
+            if k is None:
                 return 0.0
-            shared = np.count_nonzero((pool.output_ids[:, cols[0]] >= 0)
-                                      & (pool.output_ids[:, cols[1]] >= 0))
-            return float(state.weights[task][k[0]] / shared / len(names))
+            return float(state.weights[task][k] / pool.shared[k] / len(names))
         return 0.0
 
     def _choose_in(self, state: _State, task: str, p_task: float) -> PairChoice:
-        pool, weights = state.pools[task], state.weights[task]
+        pool, weights, cumulative = state.pools[task], state.weights[task], state.cumulative[task]
         with self._lock:
-            k = int(self._rng.choice(len(weights), p=weights))
-            ci, cj = pool.pairs[k]
-            shared = np.flatnonzero((pool.output_ids[:, ci] >= 0) & (pool.output_ids[:, cj] >= 0))
-            row = int(shared[self._rng.integers(len(shared))])
-            if self._rng.random() < 0.5:
-                ci, cj = cj, ci
+            u, pick, side = self._rng.random(), self._rng.random(), self._rng.random()
+        k = min(int(cumulative.searchsorted(u * cumulative[-1], side="right")), len(weights) - 1)
+        ci, cj = (int(c) for c in pool.pairs[k])
+        shared = np.flatnonzero(pool.present[ci] & pool.present[cj])
+        row = int(shared[min(int(pick * len(shared)), len(shared) - 1)])
+        if side < 0.5:
+            ci, cj = cj, ci
         return PairChoice(
             task=task, item_id=int(pool.item_ids[row]),
             left_output_id=int(pool.output_ids[row, ci]), right_output_id=int(pool.output_ids[row, cj]),

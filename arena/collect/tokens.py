@@ -5,7 +5,6 @@ tokens stay valid across restarts and replicas that share the database.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -32,7 +31,7 @@ def new_nonce() -> str:
 def sign(secret: bytes, impression_id: int, nonce: str) -> str:
     """The token that proves the holder was shown impression ``impression_id``."""
     msg = f"{impression_id}.{nonce}".encode()
-    return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:40]
+    return hmac.digest(secret, msg, "sha256").hex()[:40]
 
 
 def verify(secret: bytes, impression_id: int, nonce: str, token: str) -> bool:

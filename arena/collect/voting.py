@@ -13,7 +13,7 @@ from typing import Any
 
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from arena.collect import tokens
 from arena.collect.checks import plan_check
@@ -21,7 +21,8 @@ from arena.collect.identity import derive, register, valid_id
 from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
 from arena.context import Arena
-from arena.store.db import insert_ignore, write_lock
+from arena.store.db import insert_ignore, write_lock, write_transaction
+from arena.store.prepared import Prepared
 from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, Voter, utcnow
 
 TTL_ENV = "ARENA_PAIR_TTL_S"
@@ -96,8 +97,7 @@ def _expired(imp: Any, now: datetime | None = None) -> bool:
 def _end(arena: Arena, impression_id: int, ending: str) -> bool:
     """Mark an open impression as ended (``ending``); False if it had ended already."""
     with write_lock(arena.engine), arena.engine.begin() as conn:
-        return conn.execute(update(_IMP).where(_I.id == impression_id, _I.ended.is_(None))
-                            .values(ended=ending)).rowcount == 1
+        return _MARK.rowcount(conn, {"impression": impression_id, "ending": ending}) == 1
 
 
 _IMP = Impression.__table__
@@ -108,25 +108,21 @@ _FIELDS = (_I.id, _I.nonce, _I.task, _I.item_id, _I.left_output_id, _I.right_out
            _I.issued_at, _I.expires_at, _I.ended)
 
 
-# Statements of the hot path are built once: their compiled form is then found in SQLAlchemy's
-# cache without building a cache key per request.
-_LATEST = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None))
-           .order_by(_I.id.desc()).limit(1))
-_BY_ID = select(*_FIELDS).where(_I.id == bindparam("impression"))
-_INSERT = insert(_IMP).returning(_I.id)
-_OPEN = (select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.ended.is_(None),
-                                _I.expires_at.is_not(None), _I.session_id.is_(None))
-         .order_by(_I.id.desc()).limit(1))
-_LOCK_VOTER = (select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
-               .with_for_update())
-_MARK_VOTED = (update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
-               .values(ended="voted"))
-
-
-def _latest(arena: Arena, voter_id: str) -> Any:
-    """The voter's latest impression outside live sessions (one indexed query), or ``None``."""
-    with arena.engine.connect() as conn:
-        return conn.execute(_LATEST, {"voter": voter_id}).first()
+#: Every column of a new impression but its id.
+_NEW = tuple(c.name for c in _IMP.columns if c.name != "id")
+# The statements of the hot path, compiled once and run on the driver (:mod:`arena.store.prepared`).
+_LATEST = Prepared(select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None))
+                   .order_by(_I.id.desc()).limit(1))
+_BY_ID = Prepared(select(*_FIELDS).where(_I.id == bindparam("impression")))
+_INSERT = Prepared(insert(_IMP).returning(_I.id), keys=_NEW)
+_LOCK_VOTER = Prepared(select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
+                       .with_for_update())
+_MARK = Prepared(update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
+                 .values(ended=bindparam("ending")))
+#: The vote's claim on its pair: open, and not past its expiry, as the database has it.
+_MARK_VOTED = Prepared(update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None),
+                                          or_(_I.expires_at.is_(None), _I.expires_at > bindparam("now")))
+                       .values(ended="voted"))
 
 
 def _is_open(imp: Any) -> bool:
@@ -161,49 +157,56 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     pairs stay open until labelled. For a known voter, about one pair in 15 is a planted check
     (:mod:`arena.collect.checks`), and the pair they have just been shown is not drawn again
     straight away. ``registered``: the caller has stored the voter already.
+
+    The voter's latest impression is read and the new one written in one transaction with
+    the voter serialised (:func:`_serialised`), so requests of one voter racing each other,
+    in one process or several, never leave it two open pairs.
     """
-    latest = _latest(arena, voter_id) if voter_id is not None else None
-    if hold and _is_open(latest) and not _expired(latest):
-        return pair_view(arena, latest)
+    if voter_id is not None and not registered:
+        ensure_voter(arena, voter_id)
+    arena.sampler.prepare()     # a reload of the sampler, and the secret's first read (which
+    checks = derive(arena.secret, "checks")     # may store it), happen before the write lock
+    with write_transaction(arena.engine) as conn:
+        imp = latest = _serialised(arena, conn, voter_id) if voter_id is not None else None
+        if not (hold and _is_open(latest) and not _expired(latest)):
+            if hold and _is_open(latest):
+                _MARK.rowcount(conn, {"impression": latest.id, "ending": "expired"})
+            values = _new_impression(arena, task, voter_id, session_id, latest, hold, checks)
+            imp = SimpleNamespace(id=_INSERT.scalar(conn, values), **values)
+            arena.hot.keep_issued(imp)
+    return pair_view(arena, imp)
+
+
+def _new_impression(arena: Arena, task: str | None, voter_id: str | None,
+                    session_id: int | None, latest: Any, hold: bool,
+                    checks: bytes) -> dict[str, Any]:
+    """The row of a new impression: the sampler's pair, or a planted check when one is due."""
     last = None if latest is None else (latest.item_id, latest.left_output_id, latest.right_output_id)
     choice = arena.sampler.choose(task, avoid=last)
     if voter_id is not None:
-        if not registered:
-            ensure_voter(arena, voter_id)
-        check = plan_check(arena.engine, voter_id, task, secret=derive(arena.secret, "checks"),
+        check = plan_check(arena.engine, voter_id, task, secret=checks,
                            step=0 if latest is None else latest.id)
         if check is not None and not same_pair(check, last):   # a gold pair may be the last one
             choice = check
-    values = dict(
+    now = utcnow()
+    return dict(
         nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
         left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,
         left_model_id=choice.left_model_id, right_model_id=choice.right_model_id,
         voter_id=voter_id, session_id=session_id, sampler=choice.sampler,
         propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
-        repeat_of=getattr(choice, "repeat_of", None), issued_at=utcnow(),
-        expires_at=utcnow() + timedelta(seconds=pair_ttl_s()) if hold else None, ended=None)
-    held = None
-    with write_lock(arena.engine), arena.engine.begin() as conn:
-        if hold and voter_id is not None:
-            held = _open_now(arena, conn, voter_id)
-        if held is None:
-            imp = SimpleNamespace(id=conn.execute(_INSERT, values).scalar_one(), **values)
-    return pair_view(arena, held or imp)
+        repeat_of=getattr(choice, "repeat_of", None), issued_at=now,
+        expires_at=now + timedelta(seconds=pair_ttl_s()) if hold else None, ended=None)
 
 
-def _open_now(arena: Arena, conn: Any, voter_id: str) -> Any:
-    """Inside the issuing transaction, with the voter serialised (its row locked on
-    PostgreSQL; one writer at a time on SQLite): the pair a concurrent request of the same
-    voter opened meanwhile, if any, so that a voter never holds two open pairs. An expired one
-    is marked on the way."""
+def _serialised(arena: Arena, conn: Any, voter_id: str) -> Any:
+    """Inside the issuing transaction: the voter's latest impression outside live sessions,
+    with the voter serialised (its row locked on PostgreSQL; on SQLite the transaction holds
+    the database's write lock), so a concurrent request of the same voter sees the pair this
+    one opens."""
     if arena.engine.dialect.name == "postgresql":
-        conn.execute(_LOCK_VOTER, {"voter": voter_id})
-    found = conn.execute(_OPEN, {"voter": voter_id}).first()
-    if found is not None and _expired(found):
-        conn.execute(update(_IMP).where(_I.id == found.id, _I.ended.is_(None))
-                     .values(ended="expired"))
-        return None
-    return found
+        _LOCK_VOTER.first(conn, {"voter": voter_id})
+    return _LATEST.first(conn, {"voter": voter_id})
 
 
 def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
@@ -225,15 +228,23 @@ def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
     return impression_id, token, choice, duration_ms
 
 
+_VOTE = ("impression_id", "voter_id", "task", "left_model_id", "right_model_id", "item_id",
+         "choice", "check_kind", "duration_ms", "created_at")
+
+
 @lru_cache(maxsize=4)
 def _insert_vote(engine: Any):
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` into votes, built once per engine."""
-    return insert_ignore(engine, Vote.__table__).returning(Vote.__table__.c.id)
+    return Prepared(insert_ignore(engine, Vote.__table__).returning(Vote.__table__.c.id), keys=_VOTE)
 
 
 def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Any:
-    with arena.engine.connect() as conn:
-        imp = conn.execute(_BY_ID, {"impression": impression_id}).first()
+    """The impression a vote names, with its token checked: as this process issued it when
+    it did (:meth:`arena.collect.hot.HotCatalog.issued`), else from the database."""
+    imp = arena.hot.issued(impression_id)
+    if imp is None:
+        with arena.engine.connect() as conn:
+            imp = _BY_ID.first(conn, {"impression": impression_id})
     if imp is None:
         raise UnknownImpression(f"no impression {impression_id}")
     if not tokens.verify(arena.secret, imp.id, imp.nonce, token):
@@ -285,14 +296,34 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
     values = dict(impression_id=imp.id, voter_id=imp.voter_id, task=imp.task,
                   left_model_id=imp.left_model_id, right_model_id=imp.right_model_id,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
-                  duration_ms=duration_ms)
-    with write_lock(arena.engine), arena.engine.begin() as conn:
-        vote_id = conn.execute(_insert_vote(arena.engine), values).scalar()
-        if vote_id is not None and not conn.execute(_MARK_VOTED, {"impression": imp.id}).rowcount:
-            raise PairClosed("this pair was closed before the vote arrived: ask for a new one")
+                  duration_ms=duration_ms, created_at=utcnow())
+    arena.hot.forget_issued(imp.id)
+    try:
+        with write_lock(arena.engine), arena.engine.begin() as conn:
+            vote_id = _insert_vote(arena.engine).scalar(conn, values)
+            if vote_id is not None and not _MARK_VOTED.rowcount(conn, {"impression": imp.id,
+                                                                       "now": utcnow()}):
+                raise _NotOpen          # (the vote's row goes with the rollback)
+    except _NotOpen:
+        return _closed_meanwhile(arena, imp.id)
     if vote_id is None:             # a retry that raced the first: answer with the stored vote
         return receipt(arena, imp), False
     return receipt(arena, imp, vote_id=vote_id, choice=choice), True
+
+
+class _NotOpen(Exception):
+    """The pair was no longer open when its vote came to be written."""
+
+
+def _closed_meanwhile(arena: Arena, impression_id: int) -> tuple[dict[str, Any], bool]:
+    """Answer a vote whose pair the database no longer had open: the stored vote (a retry),
+    or why it is closed (skipped, expired) as 409."""
+    with arena.engine.connect() as conn:
+        imp = _BY_ID.first(conn, {"impression": impression_id})
+    if imp.ended == "voted":
+        return receipt(arena, imp), False
+    _refuse_closed(arena, imp)
+    raise PairClosed("this pair was closed before the vote arrived: ask for a new one")
 
 
 def record_skip(arena: Arena, impression_id: Any, token: Any) -> tuple[dict[str, Any], bool]:
@@ -309,6 +340,7 @@ def record_skip(arena: Arena, impression_id: Any, token: Any) -> tuple[dict[str,
     if imp.ended == "voted":
         raise PairClosed("this pair has a vote already")
     _refuse_closed(arena, imp)
+    arena.hot.forget_issued(imp.id)
     if not _end(arena, imp.id, "skipped"):     # voted or skipped meanwhile: answer as that
         return record_skip(arena, impression_id, token)
     return answer, True

@@ -76,6 +76,7 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     _create_tables(engine)
     add_missing_columns(engine)
+    add_missing_indexes(engine)
     return engine
 
 
@@ -107,6 +108,28 @@ def add_missing_columns(engine: Engine) -> list[str]:
     return added
 
 
+def add_missing_indexes(engine: Engine) -> list[str]:
+    """Create the indexes a newer schema declares on tables made by an older one (``create_all``
+    skips tables that exist); returns their names."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    have = inspect(engine)
+    made = []
+    for table in SQLModel.metadata.sorted_tables:
+        present = {i["name"] for i in have.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name in present:
+                continue
+            try:
+                with engine.begin() as conn:
+                    index.create(conn, checkfirst=True)
+            except DBAPIError:  # another process made it first
+                continue
+            made.append(index.name)
+    return made
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """A shared engine per URL for the process."""
@@ -121,6 +144,22 @@ def write_lock(engine: Engine) -> Iterator[None]:
             yield
     else:
         yield
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Any]:
+    """A connection in a transaction that may read, then write, what other writers change.
+
+    On SQLite it is one writer of this process (:func:`write_lock`) holding the database's
+    write lock from the start (``BEGIN IMMEDIATE``), so that other processes on the same file
+    wait for it (``busy_timeout``) instead of failing with "database is locked" when it comes
+    to write; on PostgreSQL an ordinary transaction (lock rows with ``FOR UPDATE`` to
+    serialise on them). Commits on leaving, rolls back on an exception.
+    """
+    with write_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
 
 
 def insert_ignore(engine: Engine, table: Any, **values: Any):

@@ -8,21 +8,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
-from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from arena.context import Arena  # noqa: E402
 from arena.store.catalog import demo_incomplete  # noqa: E402
 from arena.store.organiser import organiser_key  # noqa: E402
-from arena.web import contract  # noqa: E402
-from arena.web.api import build_router  # noqa: E402
-from arena.web.contract import method_guards  # noqa: E402
-from arena.web.guards import BodyGuard  # noqa: E402
-from arena.web.live_routes import build_live_router  # noqa: E402
+from arena.web.api_app import API_PREFIXES, add_cors, build_api  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 from arena.web.visitors import PageCookie, Visitors  # noqa: E402
-
-
-API_PREFIXES = ("/api/", "/media/", "/live", "/live-assets/")
 
 
 class Dispatch:
@@ -39,36 +31,37 @@ class Dispatch:
             await self.pages(scope, receive, send)
 
 
-def _cors(app: FastAPI) -> None:
-    """Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated):
-    without this, the mounted Gradio app would answer cross-origin requests with credentials."""
-    origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
-    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                       allow_headers=["content-type"])
-
-
 def build_app(arena: Arena) -> Dispatch:
-    """The ASGI app: the API routes, and the Gradio UI mounted at /."""
-    api = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    """The ASGI app: the API routes (:mod:`arena.web.api_app`), and the Gradio UI at /."""
     visitors = Visitors(arena)
-    routers = (build_router(arena, visitors), build_live_router(arena, visitors))
-    for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
-        api.include_router(router)
-    contract.install(api)
-    if os.environ.get("ARENA_ALLOWED_ORIGINS", "").strip():
-        _cors(api)
-    api.add_middleware(BodyGuard)
+    api = build_api(arena, visitors)
     pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    _cors(pages)
+    add_cors(pages)
     pages.add_middleware(PageCookie, arena=arena)
-    pages = gr.mount_gradio_app(pages, build_blocks(arena, visitors), path="/", css=CSS,
-                                head=HEAD, footer_links=["api"])
+    blocks = build_blocks(arena, visitors)
+    pages = gr.mount_gradio_app(pages, blocks, path="/", css=CSS, head=HEAD, footer_links=["api"])
+    quiet_queue(blocks)
     return Dispatch(api, pages)
 
 
+def quiet_queue(blocks: gr.Blocks, poll_s: float = 0.01, progress_s: float = 0.1) -> None:
+    """Gradio's event queue looks for work every millisecond when idle, and for progress
+    updates every 10 ms (together about 4% of a core per process, all the time); every
+    ``poll_s`` is plenty for events that take 10 ms or more, and the pages show no progress
+    bars."""
+    queue = getattr(blocks, "_queue", None)
+    if queue is None:
+        return
+    queue.sleep_when_free = max(getattr(queue, "sleep_when_free", 0.0), poll_s)
+    queue.progress_update_sleep_when_free = max(
+        getattr(queue, "progress_update_sleep_when_free", 0.0), progress_s)
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
-          arena: Arena | None = None) -> None:
-    """Start serving; builds the demo set first when the database has no items."""
+          arena: Arena | None = None, workers: int = 1, api_port: int | None = None) -> None:
+    """Start serving; builds the demo set first when the database has no items. With
+    ``workers`` > 1, that many more processes serve the API and live rooms on ``api_port``
+    (default ``port + 1``; :mod:`arena.web.workers`)."""
     import uvicorn
 
     arena = arena or Arena.open()
@@ -77,17 +70,34 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
 
         print("Building the demo set (first start, or finishing an interrupted build)...", flush=True)
         print(build(arena).describe(), flush=True)
-    print(f"Pareto Arena on http://{host}:{port}", flush=True)
-    print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}", flush=True)
-    uvicorn.run(build_app(arena), host=host, port=port, log_level="warning", **fast_http())
+    pool = None
+    if workers > 1:
+        from arena.web.workers import Workers
+
+        pool = Workers(host, api_port or port + 1, workers)
+        pool.start()
+    try:
+        print(f"Pareto Arena on http://{host}:{port}", flush=True)
+        if pool is not None:
+            print(f"HTTP API, image links and live rooms, {workers} worker processes: "
+                  f"http://{host}:{pool.port} (open a live room's presenter page there, so "
+                  "phones join the workers)", flush=True)
+        print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}",
+              flush=True)
+        uvicorn.run(build_app(arena), host=host, port=port, log_level="warning", **fast_http())
+    finally:
+        if pool is not None:
+            pool.stop()
 
 
-def fast_http() -> dict[str, str]:
+def fast_http() -> dict[str, Any]:
     """uvicorn's httptools parser and uvloop event loop where installed (they are in
-    requirements.txt), else its pure-Python defaults."""
+    requirements.txt), else its pure-Python defaults; uvicorn's own proxy-header rewriting off
+    (the client address is read by :mod:`arena.web.client`, trusting only
+    ``ARENA_TRUSTED_PROXIES``)."""
     import importlib.util
 
-    options = {}
+    options = {"proxy_headers": False}     # X-Forwarded-For: ARENA_TRUSTED_PROXIES decides
     if importlib.util.find_spec("httptools"):
         options["http"] = "httptools"
     if importlib.util.find_spec("uvloop"):

@@ -1,0 +1,56 @@
+"""The lean ASGI app: the HTTP API, image links and live rooms, without the Gradio pages.
+
+Every request of the vote path and of a live room goes here (:class:`arena.web.server.Dispatch`
+sends it past the pages' middleware). On its own it is what each worker process serves under
+``python app.py --workers N``, or under any ASGI process manager::
+
+    uvicorn --factory arena.web.api_app:make --workers 4 --port 7861 --http httptools --loop uvloop
+
+(gradio is not even imported). Workers share nothing but the database: identities, pairs, votes,
+seats and the signing secret live there, and each process's caches check it
+(:mod:`arena.views.cache`, :mod:`arena.collect.hot`).
+"""
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from arena.context import Arena
+from arena.web import contract
+from arena.web.api import build_router
+from arena.web.contract import method_guards
+from arena.web.guards import BodyGuard
+from arena.web.live_routes import build_live_router
+from arena.web.visitors import Visitors
+
+#: Paths served by this app; everything else is a page.
+API_PREFIXES = ("/api/", "/media/", "/live", "/live-assets/")
+
+
+def add_cors(app: FastAPI) -> None:
+    """Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated):
+    without this, the mounted Gradio app would answer cross-origin requests with credentials."""
+    origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                       allow_headers=["content-type"])
+
+
+def build_api(arena: Arena, visitors: Visitors) -> FastAPI:
+    """The API, media and live routes of one arena, with their guards and error contract."""
+    api = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    routers = (build_router(arena, visitors), build_live_router(arena, visitors))
+    for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
+        api.include_router(router)
+    contract.install(api)
+    if os.environ.get("ARENA_ALLOWED_ORIGINS", "").strip():
+        add_cors(api)
+    api.add_middleware(BodyGuard)
+    return api
+
+
+def make() -> FastAPI:
+    """The app factory of one worker process: the arena of ``$DATABASE_URL``."""
+    arena = Arena.open()
+    return build_api(arena, Visitors(arena))

@@ -1,0 +1,108 @@
+"""``python app.py --workers N`` on SQLite (WAL) and PostgreSQL: the pages on one port, N API
+worker processes on another; concurrent voters across the workers keep one open pair each, and
+every vote is stored once."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from live_server import ROOT, app_env, free_port, run_cli
+from sqlalchemy import create_engine, func, select
+
+from arena.store.schema import Impression, Vote
+
+pytestmark = pytest.mark.slow
+
+VOTERS, CYCLES = 8, 15
+
+
+@pytest.fixture
+def workers(db_url, tmp_path):
+    env = {**app_env(tmp_path, db_url), "ARENA_MIN_LOOK_MS": "0",
+           "ARENA_RATE_PER_ADDRESS": "100000", "ARENA_IDENTITIES_PER_ADDRESS": "100000"}
+    assert run_cli(["demo", "--per-task", "2"], env).returncode == 0
+    port, api_port = free_port(), free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workers",
+                             "3", "--api-port", str(api_port)], cwd=tmp_path, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}", db_url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _voter(api: str) -> list[int]:
+    statuses = []
+    with httpx.Client(base_url=api, timeout=60) as client:
+        for _ in range(CYCLES):
+            pair = client.get("/api/pair")
+            statuses.append(pair.status_code)
+            pair = pair.json()
+            vote = client.post("/api/votes", json={"impression_id": pair["impression_id"],
+                                                   "token": pair["token"], "choice": "left"})
+            statuses.append(vote.status_code)
+    return statuses
+
+
+def _worker_pids(proc: subprocess.Popen) -> set[int]:
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    managers = {int(pid) for pid, ppid, args in rows if int(ppid) == proc.pid and "api_app" in args}
+    return {int(pid) for pid, ppid, args in rows if int(ppid) in managers and "spawn_main" in args}
+
+
+def test_workers_serve_the_api_and_every_vote_once(workers):
+    pages, api, database_url, proc = workers
+    assert len(_worker_pids(proc)) == 3
+    assert "Pareto Arena" in httpx.get(pages + "/", timeout=30).text
+    with ThreadPoolExecutor(VOTERS) as pool:
+        statuses = [s for voter in pool.map(_voter, [api] * VOTERS) for s in voter]
+    assert statuses.count(200) == VOTERS * CYCLES and statuses.count(201) == VOTERS * CYCLES
+
+    # one voter's pair requests racing across the workers settle on one open pair
+    first = httpx.get(api + "/api/pair", timeout=30)
+    cookie = {"pa_voter": first.cookies["pa_voter"]}
+
+    def ask(_):
+        return httpx.get(api + "/api/pair", cookies=cookie, timeout=60).json()["impression_id"]
+
+    with ThreadPoolExecutor(6) as pool:
+        seen = set(pool.map(ask, range(12)))
+    assert seen == {first.json()["impression_id"]}
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            votes = conn.execute(select(func.count()).select_from(Vote)).scalar_one()
+            counted = conn.execute(select(func.count()).select_from(Vote)      # repeats: quality only
+                                   .where(Vote.check_kind != "repeat")).scalar_one()
+            open_per_voter = conn.execute(
+                select(func.count()).select_from(Impression)
+                .where(Impression.ended.is_(None), Impression.expires_at.is_not(None))
+                .group_by(Impression.voter_id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert votes == VOTERS * CYCLES
+    assert max(open_per_voter) == 1
+    board = httpx.get(pages + "/api/leaderboard", params={"voters": "all"}, timeout=60).json()
+    assert sum(b["votes"] for b in board["leaderboards"] if b["task"] != "overall") == counted
