@@ -28,8 +28,8 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     ``group`` holds each vote's group code (``0..n_groups-1``, or ``-1`` for none: such votes
     count only overall); ``keep`` optionally selects the votes to use (a boolean mask).
     Columns are as for :meth:`Comparisons.from_battles`; labels that occur only in dropped votes
-    are not models or voters of any cube. ``on_cube`` is called with each cube as soon as it is
-    built (to start work on it, such as its digest, while the others are built).
+    are not models or voters of any cube. ``on_cube(k, cube)`` is called as soon as each cube is
+    built (``k`` is -1 overall, else the group), to start work on it while the others are built.
     """
     models, lc, rc = model_codes(model_a, model_b, None)
     codes = choice_codes(winner, "winner")
@@ -70,11 +70,13 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     key.sort()
     whole = _cube(key >> group_bits if tagged else key, models, vl, m, model_bits) \
         if overall or single else None
-    if whole is not None and on_cube is not None:
-        on_cube(whole)
+    if overall and on_cube is not None:
+        on_cube(-1, whole)
     cubes = [None] * n_groups
     if single:
         cubes[only] = whole
+        if on_cube is not None:
+            on_cube(only, whole)
     elif tagged:
         tags = (key & ((1 << group_bits) - 1)).astype(np.int16 if n_groups < 32767 else np.int32)
         order = np.argsort(tags, kind="stable")            # radix sort: each group stays sorted
@@ -83,7 +85,7 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
             cubes[k] = _cube(key[order[bounds[k]:bounds[k + 1]]] >> group_bits, models, vl, m,
                              model_bits)
             if on_cube is not None:
-                on_cube(cubes[k])
+                on_cube(k, cubes[k])
     for k in range(n_groups):
         if cubes[k] is None:
             cubes[k] = _cube(np.zeros(0, np.int64), models, vl, m, model_bits)

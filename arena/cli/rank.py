@@ -47,16 +47,25 @@ def add_parser(sub) -> None:
 
 
 def reuse_freed_memory() -> None:
-    """Have glibc serve every allocation from its heap and keep freed memory for reuse.
+    """Have glibc serve every allocation from its heap and keep freed memory for reuse, in
+    ordinary pages.
 
     Ranking a large file makes many short-lived arrays of tens of MB; by default glibc maps
     each one afresh and unmaps it when freed, so every page is faulted in (and zeroed) again,
-    which costs more than the arithmetic on a virtual machine (about a second of system time
-    on 1.7M votes, against 0.2 s this way). One arena for all threads keeps the fit threads on
-    that heap. A batch command's choice; elsewhere (not glibc) nothing changes.
+    which on a virtual machine costs more than the arithmetic (about a second of system time
+    on 1.7M votes). One arena for all threads keeps the fit threads on that heap. numpy asks
+    for transparent huge pages on large arrays; on a busy machine finding one means compacting
+    memory, which cost more (0.9 s of system time against 0.4 s on 1.7M votes) than the faults
+    it saves. A batch command's choice; elsewhere (not glibc) nothing changes.
     """
     import ctypes
 
+    import numpy as np
+
+    try:
+        np._core.multiarray._set_madvise_hugepage(False)
+    except AttributeError:
+        pass
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -84,8 +93,9 @@ def run(args) -> int:
         from arena.files.battles import read_battle_table
         from arena.views.leaderboard import battle_cubes
 
-        cubes = battle_cubes(read_battle_table(args.votes, ordered=ordered), args.task, ordered=ordered,
-                             digests=not ordered)
+        table = read_battle_table(args.votes, ordered=ordered)
+        cubes = None if not ordered and args.voters == "all" \
+            else battle_cubes(table, args.task, ordered=ordered)
     elif ordered:
         raise InputError("--method elo needs --votes FILE: Elo depends on the order of the votes")
     else:
@@ -106,6 +116,10 @@ def run(args) -> int:
         result = voter_leaderboards(args.voters, path=args.votes, cubes=cubes if args.votes else None,
                                     engine=None if args.votes else get_engine(), tasks=args.task,
                                     settings=gate_settings(args), **options)
+    elif cubes is None:         # every board ranked as soon as its cube is built
+        from arena.views.leaderboard import battle_leaderboards
+
+        result = battle_leaderboards(table, args.task, **options)
     else:
         result = leaderboards(cubes, **options)
     rows = [{"task": b["task"], **r} for b in result["leaderboards"] for r in b["rows"]]

@@ -5,11 +5,12 @@ Shared by the CLI, the HTTP API and the Leaderboard tab; the numbers come from
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,9 @@ FIT_THREADS = 2
 
 
 def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = None, *,
-                 ordered: bool = False, digests: bool = False) -> dict[str, Comparisons | Votes]:
+                 ordered: bool = False, digests: bool = False,
+                 on_cube: Callable[[str, Comparisons], None] | None = None,
+                 ) -> dict[str, Comparisons | Votes]:
     """Per-task and overall comparisons from battle-format votes (an Arrow table or columns).
 
     Planted repeat checks (``check == "repeat"``, as exported) are left out, as in the
@@ -35,7 +38,8 @@ def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = 
     on its task's votes; with a single task its cube *is* the overall cube. With ``ordered``
     each value is a :class:`scoring.data.Votes` in row order (for Elo). With ``digests`` each
     cube's snapshot hash is computed on a background thread as soon as the cube exists
-    (hashing releases the GIL), for callers about to rank every cube.
+    (hashing releases the GIL), for callers about to rank every cube; ``on_cube(task, cube)``
+    is called as each cube is built.
     """
     if ordered:
         return _ordered_cubes(votes, tasks)
@@ -68,11 +72,18 @@ def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = 
         group, n_groups = np.full(len(col("winner")), -1, np.int32), len(wanted)
     want_overall = tasks is None or OVERALL in tasks
     ahead = _DigestAhead() if digests else None
+
+    def ready(k: int, cube: Comparisons) -> None:
+        if ahead:
+            ahead.add(cube)
+        if on_cube:
+            on_cube(OVERALL if k < 0 else wanted[k], cube)
+
     try:
         whole, parts = comparisons_by_group(
             col("model_a"), col("model_b"), col("winner"),
             voter=col("judge") if "judge" in names else None, group=group, n_groups=n_groups,
-            keep=keep, overall=want_overall, on_cube=ahead.add if ahead else None)
+            keep=keep, overall=want_overall, on_cube=ready if ahead or on_cube else None)
     except UnknownOutcomeError as exc:
         raise _winner_error(exc) from None
     finally:
@@ -151,24 +162,61 @@ def leaderboards(cubes: Mapping[str, Comparisons], **options: Any) -> dict[str, 
     the heavy steps), each with single-threaded BLAS; results do not depend on the number of
     threads.
     """
-    order = sorted(cubes, key=lambda t: (t != OVERALL, t))
-    first = {}
-    for t in order:
+    first: dict[int, str] = {}
+    for t in _order(cubes):
         first.setdefault(id(cubes[t]), t)
-    distinct = list(dict.fromkeys(first[id(cubes[t])] for t in order))
-    workers = min(FIT_THREADS, os.cpu_count() or 1, len(distinct))
+    workers = min(FIT_THREADS, os.cpu_count() or 1, len(first))
     if workers < 2:
-        done = {t: board_json(t, cubes[t], **options) for t in distinct}
-    else:
-        # One BLAS limit and one warnings filter for the whole pool: the fits' own (per-call)
-        # settings are process-wide, so they must not be the ones left in place afterwards.
-        with threadpool_limits(1), warnings.catch_warnings(), \
-                ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
-            warnings.simplefilter("ignore")
-            done = dict(zip(distinct, pool.map(lambda t: board_json(t, cubes[t], **options),
-                                               distinct)))
+        done = {t: board_json(t, cubes[t], **options) for t in first.values()}
+        return _boards(cubes, first, done)
+    with _fitting(workers) as pool:
+        done = dict(zip(first.values(), pool.map(lambda t: board_json(t, cubes[t], **options),
+                                                 first.values())))
+    return _boards(cubes, first, done)
+
+
+def battle_leaderboards(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = None,
+                        **options: Any) -> dict[str, Any]:
+    """``leaderboards(battle_cubes(votes, tasks))``, the same JSON, with each cube ranked as
+    soon as it is built (the overall cube is fitted while the tasks' cubes are made) and the
+    snapshot hashes taken on a thread of their own."""
+    cubes: dict[str, Comparisons] = {}
+    first: dict[int, str] = {}
+    futures = {}
+    with _fitting(max(1, min(FIT_THREADS, os.cpu_count() or 1))) as pool:
+        def ready(task: str, cube: Comparisons) -> None:
+            cubes[task] = cube
+            if id(cube) not in first:
+                first[id(cube)] = task
+                futures[task] = pool.submit(board_json, task, cube, **options)
+
+        built = battle_cubes(votes, tasks, digests=True, on_cube=ready)
+        for task, cube in built.items():               # empty cubes of absent tasks
+            if task not in cubes:
+                ready(task, cube)
+        done = {task: future.result() for task, future in futures.items()}
+    return _boards(cubes, {id(cubes[t]): first[id(cubes[t])] for t in _order(cubes)}, done)
+
+
+def _order(cubes: Mapping[str, Any]) -> list[str]:
+    return sorted(cubes, key=lambda t: (t != OVERALL, t))
+
+
+@contextlib.contextmanager
+def _fitting(workers: int):
+    """A pool of fitting threads under one BLAS limit and one warnings filter: the fits' own
+    (per-call) settings are process-wide, so they must not be the ones left in place."""
+    with threadpool_limits(1), warnings.catch_warnings(), \
+            ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
+        warnings.simplefilter("ignore")
+        yield pool
+
+
+def _boards(cubes: Mapping[str, Comparisons], first: dict[int, str],
+            done: dict[str, dict]) -> dict[str, Any]:
+    """Boards in leaderboard order; a task sharing a ranked cube gets a copy of its board."""
     boards = []
-    for t in order:
-        board = done[first[id(cubes[t])]]
-        boards.append(board if first[id(cubes[t])] == t else {**copy.deepcopy(board), "task": t})
+    for t in _order(cubes):
+        owner = first[id(cubes[t])]
+        boards.append(done[owner] if owner == t else {**copy.deepcopy(done[owner]), "task": t})
     return {"leaderboards": boards}
