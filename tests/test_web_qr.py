@@ -72,10 +72,10 @@ def test_queue_command_prints_the_public_link(tmp_path, monkeypatch, capsys):
     make_toy_catalog(Arena.open())
     try:
         assert main(["queue", "--annotator", "annotator-q-1", "--size", "1"]) == 0
-        assert json.loads(capsys.readouterr().out)["url"] == "http://10.1.2.3:7870/?annotator=annotator-q-1"
-        assert main(["queue", "--annotator", "annotator-q-1", "--size", "0",
+        assert json.loads(capsys.readouterr().out)["url"].startswith("http://10.1.2.3:7870/?annotate=")
+        assert main(["queue", "--annotator", "annotator-q-1", "--size", "0", "--new-link",
                      "--base-url", "https://arena.example.org"]) == 0
-        assert json.loads(capsys.readouterr().out)["url"].startswith("https://arena.example.org/?")
+        assert json.loads(capsys.readouterr().out)["url"].startswith("https://arena.example.org/?annotate=")
     finally:
         get_engine.cache_clear()
 
