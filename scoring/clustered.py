@@ -275,7 +275,7 @@ def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2", *, bre
     # effective clusters: the heavy ones exactly, the light ones sharing by leverage
     b_all = _information(i, j, neg, m, fit_h, n_tau, key)
     light = np.setdiff1d(used, heavy, assume_unique=True)
-    gamma_light = np.einsum("ka,ab,kb->k", cinv, b_all - b_heavy, cinv).clip(0)
+    gamma_light = ((cinv @ (b_all - b_heavy)) * cinv).sum(axis=1).clip(0)
     lev_light = lev[light]
     share2 = float((lev_light ** 2).sum() / lev_light.sum() ** 2) if lev_light.sum() > 0 else 0.0
     total = gamma_heavy.sum(axis=0) + gamma_light

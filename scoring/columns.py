@@ -131,10 +131,24 @@ def _relabel(codes: np.ndarray, raw: list, labels: list) -> np.ndarray:
 
 
 def factorize(values, what: str) -> tuple[np.ndarray, list]:
-    """Codes into the sorted labels that occur in a column."""
+    """Codes into the sorted labels that occur in a column.
+
+    The labels' positions are sorted by label (one sort of the distinct labels, not a
+    dictionary lookup per label) and the codes renumbered by one gather.
+    """
     codes, raw = _encode(values, what)
-    labels = _sorted(_present(codes, raw))
-    return _relabel(codes, raw, labels), labels
+    used = np.bincount(codes, minlength=len(raw)) > 0 if len(codes) else np.zeros(len(raw), bool)
+    at = np.flatnonzero(used).tolist()
+    try:
+        at.sort(key=raw.__getitem__)
+    except TypeError:
+        at.sort(key=lambda k: str(raw[k]))
+    labels = [raw[k] for k in at]
+    if len(labels) == len(raw) and labels == raw:
+        return codes, labels
+    lookup = np.full(len(raw), -1, dtype=_CODE)
+    lookup[at] = np.arange(len(at), dtype=_CODE)
+    return lookup[codes], labels
 
 
 def choice_codes(values, what: str) -> np.ndarray:
