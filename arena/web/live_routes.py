@@ -2,7 +2,9 @@
 
 JSON routes: ``POST /api/live`` (create), ``GET /api/live/{code}`` (state; a phone gets a seat,
 a signed cookie issued by the server, and with it its own impression of the round; with
-``X-Presenter-Token`` the presenter's view), ``GET /api/live/{code}/tally`` (the presenter's
+``X-Presenter-Token`` the presenter's view), ``GET /api/live/{code}/events`` (server-sent
+events at each change of round or state) and ``/wait`` (the same as a long poll),
+``GET /api/live/{code}/tally`` (the presenter's
 until the reveal), ``POST /api/live/{code}/next|reveal|close|joining`` (header
 ``X-Presenter-Token``) and ``POST /api/live/{code}/votes`` (the body and answers of ``POST
 /api/votes``, plus 409 once the round is no longer open). Pages: ``/live`` (enter a code), ``/live/{code}`` (audience, phone-first)
@@ -12,11 +14,12 @@ in ``arena/web/static``; every value shown is set as text by the script, never a
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from arena.collect import live
@@ -44,8 +47,14 @@ PAGE_HEADERS = {
 }
 
 
+@lru_cache(maxsize=16)
+def _static(name: str) -> bytes:
+    """A page or asset of ``arena/web/static``, read once per process."""
+    return (STATIC / name).read_bytes()
+
+
 def _page(name: str, status: int = 200, **values: str) -> HTMLResponse:
-    text = (STATIC / name).read_text(encoding="utf-8")
+    text = _static(name).decode("utf-8")
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
     return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
@@ -77,10 +86,11 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
     def seat(request: Request, response: Response, code: str) -> str | None:
         """The phone's seat in session ``code`` (its signed cookie), or a new one if the room
         still takes joiners and the phone's address has seats left; ``None``: watch only."""
-        row = live.get_session(arena, code)
-        purpose = f"seat:{row.id}"
-        voter = read_cookie(arena.secret, request.cookies.get(_seat_cookie(row.code)), purpose)
+        code, number = live.normalize_code(code), live.session_id(arena, code)
+        purpose = f"seat:{number}"
+        voter = read_cookie(arena.secret, request.cookies.get(_seat_cookie(code)), purpose)
         if voter is None:
+            row = live.get_session(arena, code)
             voter = live.join(arena, row, visitors.address_of(request))
             if voter is not None:
                 response.set_cookie(_seat_cookie(row.code), cookie_value(arena.secret, voter, purpose),
@@ -111,6 +121,8 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
                 "join_url": base + live.join_path(made.code),
                 "present_url": base + live.present_path(made.code, made.presenter_token)}
 
+    watch = LiveWatch(arena)
+
     @router.get("/api/live/{code}", responses=errors(403, 404))
     def state(code: str, request: Request, response: Response,
               x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
@@ -120,7 +132,17 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
         voter = _call(seat, request, response, code)
         return {**_call(live.state, arena, code, voter), "seat": voter is not None}
 
-    watch = LiveWatch(arena)
+    @router.get("/api/live/{code}/events", response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
+    async def events(code: str) -> StreamingResponse:
+        """Server-sent events: ``{"code", "round", "state"}`` at once and at every change (from
+        memory), a comment every 20 s between; what the audience page watches."""
+        try:
+            stream = await watch.events(code)
+        except VoteError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @router.get("/api/live/{code}/wait", responses=errors(404, 422))
     async def wait(code: str, round: int = Query(0, ge=0, le=2**31 - 1),
@@ -152,8 +174,11 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
         return await run_in_threadpool(_call, live.presenter_state, arena, code)
 
     def presenter_route(action):
-        def route(code: str, x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
-            return _call(action, arena, code, x_presenter_token)
+        async def route(code: str, x_presenter_token: str | None = Header(default=None)
+                        ) -> dict[str, Any]:
+            answer = await run_in_threadpool(_call, action, arena, code, x_presenter_token)
+            await watch.refresh(code)            # this process's watchers wake at once
+            return answer
         return route
 
     for name, action in (("next", live.next_round), ("reveal", live.reveal), ("close", live.close)):
@@ -175,7 +200,7 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
     def asset(name: str) -> Response:
         if name not in ASSETS:
             raise HTTPException(404, "no such file")
-        return Response((STATIC / name).read_bytes(), media_type=ASSETS[name],
+        return Response(_static(name), media_type=ASSETS[name],
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
     @router.get("/live", response_class=HTMLResponse)

@@ -23,10 +23,11 @@ from arena.collect.live.sessions import (STATES, LiveError, NewSession, NoPairs,
                                          RoundNotOpen, UnknownSession, check_presenter,
                                          create_session, get_session, join, join_path,
                                          normalize_code, present_path, public_base,
-                                         seats_per_address, set_joining)
+                                         seat_counts, seats_per_address, session_id, set_joining)
 
 __all__ = ["LiveError", "NewSession", "NoPairs", "NotPresenter", "RoundNotOpen", "STATES",
            "UnknownSession", "check_presenter", "check_vote_open", "close", "create_session",
            "get_session", "join", "join_path", "next_round", "normalize_code", "present_path",
-           "presenter_state", "public_base", "reveal", "seats_per_address", "set_joining", "state",
+           "presenter_state", "public_base", "reveal", "seat_counts", "seats_per_address", "session_id",
+           "set_joining", "state",
            "tally", "vote"]

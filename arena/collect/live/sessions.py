@@ -10,6 +10,7 @@ import hmac
 import os
 import re
 import secrets
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,11 @@ from sqlalchemy import and_, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from arena.collect.identity import new_id, register
+from arena.collect.identity import new_id
 from arena.collect.voting import VoteError
 from arena.context import Arena
 from arena.store.db import session, write_lock
-from arena.store.schema import LiveMember, LiveRound, LiveSession
+from arena.store.schema import LiveMember, LiveRound, LiveSession, Voter
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 CODE_LENGTH = 6
@@ -119,6 +120,20 @@ def get_session(arena: Arena, code: Any) -> LiveSession:
     return row
 
 
+_IDS: Any = weakref.WeakKeyDictionary()   # engine -> {code: session id}; codes never move
+
+
+def session_id(arena: Arena, code: Any) -> int:
+    """The id of the session with join code ``code`` (kept once found), else :class:`UnknownSession`."""
+    known = _IDS.setdefault(arena.engine, {})
+    code = normalize_code(code)
+    if code not in known:
+        if len(known) > 10_000:
+            known.clear()
+        known[code] = get_session(arena, code).id
+    return known[code]
+
+
 def check_presenter(arena: Arena, code: Any, presenter_token: Any) -> LiveSession:
     """The session if ``presenter_token`` is its presenter's, else :class:`NotPresenter` (403)."""
     row = get_session(arena, code)
@@ -167,8 +182,9 @@ def join(arena: Arena, live: LiveSession, address_hash: str | None) -> str | Non
     if taken >= seats_per_address():
         return None
     voter_id = new_id("seat")
-    register(arena.engine, voter_id, "audience", address_hash)
-    with write_lock(arena.engine), arena.engine.begin() as conn:
+    with write_lock(arena.engine), arena.engine.begin() as conn:   # the voter and its seat, one commit
+        conn.execute(insert(Voter.__table__).values(id=voter_id, kind="audience",
+                                                    address_hash=address_hash))
         conn.execute(insert(LiveMember.__table__).values(session_id=live.id, voter_id=voter_id,
                                                          address_hash=address_hash))
     return voter_id

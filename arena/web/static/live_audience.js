@@ -1,5 +1,6 @@
 // Audience page of a live session: one pair per round, four vote buttons, the reveal.
-// Learns of new rounds by a long poll; every value from the server is set with textContent or src.
+// Learns of new rounds from a server-sent event stream (a long poll where EventSource is missing
+// or keeps failing); every value from the server is set with textContent or src.
 // The phone's seat is a cookie the server sets on the first poll (one counted vote per round).
 (function () {
   "use strict";
@@ -10,6 +11,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var buttons = Array.prototype.slice.call(document.querySelectorAll(".vote"));
   var view = null, shownRound = -1, shownAt = 0, sending = false, timer = null, tooLate = false;
+  var stream = null, streamFailures = 0;
 
 
   function seconds(v) {
@@ -83,8 +85,9 @@
     timer = setTimeout(fn || poll, ms);
   }
 
-  // The whole state once, then a long poll that answers when the round or its state changes
-  // (served from the server's memory), so a waiting hall costs next to nothing.
+  // The whole state once, then watch the room: one event stream (served from the server's
+  // memory; nothing but a comment every 20 s while the room waits), so a waiting hall costs
+  // next to nothing. The state is fetched again only when the round or its state changes.
   function poll() {
     fetch(base, { cache: "no-store", credentials: "same-origin" })
       .then(function (r) {
@@ -94,22 +97,45 @@
       })
       .then(function (s) { render(s); schedule(0, watch); })
       .catch(function (e) {
-        if (e.message === "gone") { $("status").textContent = "This session no longer exists."; return; }
+        if (e.message === "gone") { closeStream(); $("status").textContent = "This session no longer exists."; return; }
         $("status").textContent = "Reconnecting…";
         schedule(4000);
       });
   }
 
+  function changed(w) {
+    return view && (w.round !== view.round || w.state !== view.state);
+  }
+
+  function closeStream() {
+    if (stream) { stream.close(); stream = null; }
+  }
+
   function watch() {
     if (!view) { poll(); return; }
+    if (view.state === "closed") { closeStream(); return; }
+    if (window.EventSource && streamFailures < 3) { listen(); return; }
     var url = base + "/wait?round=" + encodeURIComponent(view.round) + "&state=" + encodeURIComponent(view.state);
     fetch(url, { cache: "no-store" })
       .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
-      .then(function (w) {
-        if (w.round !== view.round || w.state !== view.state) poll();
-        else schedule(0, watch);
-      })
+      .then(function (w) { if (changed(w)) poll(); else schedule(0, watch); })
       .catch(function () { schedule(4000); });
+  }
+
+  function listen() {
+    if (stream) return;                   // already open: it tells of every change
+    stream = new EventSource(base + "/events");
+    stream.onmessage = function (e) {
+      streamFailures = 0;
+      var w;
+      try { w = JSON.parse(e.data); } catch (err) { return; }
+      if (changed(w)) poll();
+    };
+    stream.onerror = function () {        // the browser reconnects by itself; give up after 3
+      if (stream && stream.readyState === EventSource.CLOSED) { stream = null; }
+      streamFailures += 1;
+      if (streamFailures >= 3) { closeStream(); schedule(4000, poll); }
+    };
   }
 
   function vote(choice) {
