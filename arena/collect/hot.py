@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from arena.store.schema import Item, Model, Output
+from arena.store.schema import Item, Model, Output, Task
 
 MAX_ENTRIES = 500_000
 #: Impressions kept for their vote (the oldest are dropped first).
@@ -48,7 +48,18 @@ class HotCatalog:
         self._outputs: dict[int, OutputRow] = {}
         self._models: dict[int, str] = {}
         self._issued: OrderedDict[int, Any] = OrderedDict()
+        self._tasks: frozenset[str] = frozenset()
         self._lock = threading.Lock()
+
+    def task_known(self, name: str) -> bool:
+        """Whether task ``name`` exists; the names are read again on a miss, so a task made
+        since the last read is found at once."""
+        if name in self._tasks:
+            return True
+        with self.engine.connect() as conn:
+            names = frozenset(conn.execute(select(Task.__table__.c.name)).scalars())
+        self._tasks = names
+        return name in names
 
     def keep_issued(self, impression: Any) -> None:
         """Remember an impression this process issued (a row with the vote path's fields)."""
