@@ -9,7 +9,8 @@ process on the same cores, a presenter and ``--phones`` phones as asyncio tasks 
 ``live_audience.js`` and ``live_present.js`` do. Each phone loads the page (HTML, CSS, script),
 opens the room (``GET /api/live/CODE``: its seat cookie), then watches the room's version on
 one server-sent event stream (``/events``; ``--watch wait`` uses the long poll instead, the
-page's fallback). When the presenter starts a round the phone wakes, opens the round (its own
+page's fallback). When the presenter starts a round the phone wakes, waits a random moment
+within 1.5 s (as the page does, to spread the hall's requests), opens the round (its own
 impression), loads the three images and votes after a human delay: lognormal, median 4 s,
 sigma 0.6 (p95 about 11 s), between 0.5 and 15 s (``--burst``: every phone votes at the same
 moment, once all have opened). Once every vote is in the presenter reveals (the phones wake
@@ -51,6 +52,7 @@ from hall_client import Answer, Connection  # noqa: E402
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHOICES = ("left", "right", "tie", "both_bad")
 MEDIAN_S, SIGMA, LOW_S, CAP_S = 4.0, 0.6, 0.5, 15.0
+SPREAD_S = 1.5      # live_audience.js: SPREAD_MS, a random wait before asking for the new state
 
 
 def start_server(workdir: Path, database_url: str, phones: int) -> tuple[LiveServer, str]:
@@ -127,6 +129,7 @@ class Hall:
                 continue
             if now["round"] != view["round"]:
                 self.woke.setdefault(now["round"], []).append(time.perf_counter())
+            await asyncio.sleep(self.rng.random() * SPREAD_S)     # as the page spreads its ask
             view = await self.open(k, page, ballot, cookie)
 
     async def open(self, k: int, page: Connection, ballot: Connection, cookie: dict) -> dict:

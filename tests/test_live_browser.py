@@ -41,9 +41,9 @@ def test_presenter_runs_a_round_and_phones_see_the_reveal(browser, live_url, org
         expect(phone.locator("#status")).to_contain_text("Waiting")
 
     presenter.click("#next")
-    presenter.wait_for_selector("#trio img#img-b[src^='/media/']", timeout=15_000)
+    presenter.wait_for_selector("#trio img#img-b[src^='/live-media/']", timeout=15_000)
     for phone in phones:
-        phone.wait_for_selector("#img-b[src^='/media/']", timeout=15_000)
+        phone.wait_for_selector("#img-b[src^='/live-media/']", timeout=15_000)
         expect(phone.locator("#vote-a")).to_be_enabled()
     assert phones[0].locator("#img-a").get_attribute("src") == presenter.locator("#img-a").get_attribute("src")
     seats = [[c for c in ctx.cookies() if c["name"] == f"pa_seat_{code}"] for ctx in phone_contexts]

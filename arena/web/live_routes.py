@@ -20,10 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 
 from arena.collect import live
 from arena.collect.identity import cookie_value, read_cookie
+from arena.collect.image_links import jitter_png, stored_name
 from arena.collect.voting import VoteError
 from arena.context import Arena
 from arena.store.organiser import WHERE, is_organiser
@@ -66,6 +68,13 @@ def _message(title: str, text: str, status: int) -> HTMLResponse:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     return json_object(await request.body(), empty_ok=True)
+
+
+#: Threads for phones opening a round, and apart from them for votes, so that a vote never
+#: queues behind a hall's worth of openings (or image requests) when a round starts.
+OPENING_THREADS, VOTING_THREADS = 8, 8
+IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+                 "Referrer-Policy": "no-referrer"}
 
 
 def _seat_cookie(code: str) -> str:
@@ -123,14 +132,20 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
 
     watch = LiveWatch(arena)
 
-    @router.get("/api/live/{code}", responses=errors(403, 404))
-    def state(code: str, request: Request, response: Response,
-              x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
-        """The round as a phone sees it (with its own seat's pair), or as the presenter does."""
-        if _call(presenting, code, x_presenter_token):
+    opening, voting = CapacityLimiter(OPENING_THREADS), CapacityLimiter(VOTING_THREADS)
+
+    def view(code: str, request: Request, response: Response, token: str | None) -> dict[str, Any]:
+        if _call(presenting, code, token):
             return _call(live.presenter_state, arena, code)
         voter = _call(seat, request, response, code)
         return {**_call(live.state, arena, code, voter), "seat": voter is not None}
+
+    @router.get("/api/live/{code}", responses=errors(403, 404))
+    async def state(code: str, request: Request, response: Response,
+                    x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
+        """The round as a phone sees it (with its own seat's pair), or as the presenter does."""
+        return await to_thread.run_sync(view, code, request, response, x_presenter_token,
+                                        limiter=opening)
 
     @router.get("/api/live/{code}/events", response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
@@ -191,10 +206,33 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
                             **errors(403, 404, 409, 413, 415, 422)})
     async def vote(code: str, request: Request) -> JSONResponse:
         body = await _json_body(request)
-        answer, created = await run_in_threadpool(
+        answer, created = await to_thread.run_sync(
             _call, live.vote, arena, code, body.get("impression_id"), body.get("token"),
-            body.get("choice"), body.get("duration_ms"))
+            body.get("choice"), body.get("duration_ms"), limiter=voting)
         return JSONResponse(answer, status_code=201 if created else 200)
+
+    @router.get("/live-media/{token}", response_class=Response,
+                responses={200: {"content": {"image/png": {}}}, **errors(404)})
+    async def image(token: str) -> Response:
+        """A round's image (the same for the whole room), from memory: as ``/media/`` serves
+        it, with bytes that differ at every request."""
+        data = await _round_image(stored_name(arena.secret, token) or "")
+        if data is None:
+            raise HTTPException(404, "no such image")
+        return Response(jitter_png(data), media_type="image/png", headers=IMAGE_HEADERS)
+
+    images: dict[str, bytes] = {}
+
+    async def _round_image(name: str) -> bytes | None:
+        if name not in images:
+            try:
+                data = await run_in_threadpool(lambda: arena.media.path(name).read_bytes())
+            except (FileNotFoundError, ValueError, OSError):
+                return None
+            if len(images) >= 64:
+                images.clear()
+            images[name] = data
+        return images[name]
 
     @router.get("/live-assets/{name}")
     def asset(name: str) -> Response:

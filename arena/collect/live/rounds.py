@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 import weakref
-from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func
 from sqlmodel import select
 
 from arena.collect import tokens
-from arena.collect.image_links import image_url
+from arena.collect.image_links import PREFIX, image_url
 from arena.collect.identity import valid_id
 from arena.collect.live.seats import RoundPair, SeatIssuer
 from arena.collect.live.sessions import (RoundNotOpen, UnknownSession, load_with_round,
@@ -30,6 +29,8 @@ from arena.store.schema import (CHOICES, Impression, Item, LiveRound, LiveSeat, 
 VOTE_ANSWER = ("vote_id", "impression_id", "task", "choice")  # no model names before the reveal
 _ROUND_CACHE: Any = weakref.WeakKeyDictionary()  # engine -> {round id: (row, pair, reveal)}
 _ROUND_CACHE_SIZE = 512
+#: Where a round's images are served (:mod:`arena.web.live_routes`), the same for the room.
+LIVE_MEDIA = "/live-media/"
 
 
 def _round_parts(arena: Arena, s: Any, rnd: LiveRound) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -39,7 +40,9 @@ def _round_parts(arena: Arena, s: Any, rnd: LiveRound) -> tuple[dict[str, Any], 
         select(Output, Model).join(Model, Model.id == Output.model_id)
         .where(Output.id.in_([rnd.left_output_id, rnd.right_output_id]))).all()}
     (lo, lm), (ro, rm) = rows[rnd.left_output_id], rows[rnd.right_output_id]
-    link = partial(image_url, arena.secret, "r", rnd.id)
+    def link(slot: str, name: str) -> str:    # one link per round, served from memory
+        return LIVE_MEDIA + image_url(arena.secret, "r", rnd.id, slot, name)[len(PREFIX):]
+
     pair = {"task": rnd.task, "instruction": item.instruction,
             "source_url": link("source", item.source_path), "left_url": link("left", lo.image_path),
             "right_url": link("right", ro.image_path)}

@@ -12,6 +12,9 @@
   var buttons = Array.prototype.slice.call(document.querySelectorAll(".vote"));
   var view = null, shownRound = -1, shownAt = 0, sending = false, timer = null, tooLate = false;
   var stream = null, streamFailures = 0;
+  // A round change reaches the whole hall at once: each phone asks for its pair at a random
+  // moment within SPREAD_MS, so a thousand requests arrive over a second and a half, not in one.
+  var SPREAD_MS = 1500;
 
 
   function seconds(v) {
@@ -118,7 +121,7 @@
     var url = base + "/wait?round=" + encodeURIComponent(view.round) + "&state=" + encodeURIComponent(view.state);
     fetch(url, { cache: "no-store" })
       .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
-      .then(function (w) { if (changed(w)) poll(); else schedule(0, watch); })
+      .then(function (w) { if (changed(w)) schedule(Math.random() * SPREAD_MS, poll); else schedule(0, watch); })
       .catch(function () { schedule(4000); });
   }
 
@@ -129,7 +132,7 @@
       streamFailures = 0;
       var w;
       try { w = JSON.parse(e.data); } catch (err) { return; }
-      if (changed(w)) poll();
+      if (changed(w)) schedule(Math.random() * SPREAD_MS, poll);
     };
     stream.onerror = function () {        // the browser reconnects by itself; give up after 3
       if (stream && stream.readyState === EventSource.CLOSED) { stream = null; }
