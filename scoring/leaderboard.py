@@ -163,7 +163,7 @@ def _voters_with_votes(data: Comparisons) -> int | None:
 
 
 def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap,
-            correction, resample):
+            correction, resample, min_clusters=MIN_CLUSTERS):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_bradley_terry(data, ties=ties, position_bias=position_bias, ridge=ridge)
@@ -171,9 +171,9 @@ def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bo
     m = len(fit.models)
     theta, h = fit.theta, fit.h
     clusters = _voters_with_votes(data)
-    cluster = clusters is None or clusters >= MIN_CLUSTERS
+    cluster = clusters is None or clusters >= min_clusters
     few = f"only {clusters} voter(s): intervals treat votes as independent " \
-          f"(clustering by voter needs {MIN_CLUSTERS} or more)"
+          f"(clustering by voter needs {min_clusters} or more)"
     info = None
     if intervals == "bootstrap":
         by_voter = resample == "voters" and clusters is not None
@@ -240,7 +240,7 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
          max_ci_width: float | None = None, level: float = 0.95,
          position_bias: bool | str = "fit", ridge: float | None = None,
          bootstrap: str = "poisson", correction: str = DEFAULT_CORRECTION,
-         resample: str = "voters") -> Leaderboard:
+         resample: str = "voters", min_clusters: int = MIN_CLUSTERS) -> Leaderboard:
     """Rank the models of one task.
 
     Parameters
@@ -274,6 +274,12 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
         at 0 (the conventional Bradley-Terry fit of choix, evalica and FastChat).
     ridge
         Passed to the BT fit.
+    min_clusters
+        Fewest voters for voter-clustered intervals (default ``MIN_CLUSTERS``). A panel of a
+        few annotators whose judgements should generalise to other annotators passes 2: the
+        CR-corrected variance with t quantiles on the effective number of clusters then gives
+        wide, honest intervals (Cameron & Miller 2015, "A Practitioner's Guide to
+        Cluster-Robust Inference", section VI).
 
     Raises
     ------
@@ -304,7 +310,7 @@ def rank(data: Comparisons | Votes, *, method: str = "bt", intervals: str | None
     with threadpool_limits(1):
         if method == "bt":
             out = _fit_bt(cube, ties, intervals, rounds, seed, level, position_bias, ridge,
-                          bootstrap, correction, resample)
+                          bootstrap, correction, resample, max(2, min_clusters))
         else:
             out = _fit_elo(data, intervals, rounds, seed, level)
     index, scores, lo, hi, bias, notes, fitted = out

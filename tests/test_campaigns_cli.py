@@ -98,6 +98,16 @@ def test_status_json_contract_then_export_and_rank_from_the_file(cli, capsys, tm
     board = json.loads(capsys.readouterr().out)["leaderboards"][0]
     assert board["votes"] == sum(r["check"] != "repeat" for r in rows) == 12   # repeats out
 
+    # the campaign's board from the database: the same votes, intervals clustered by annotator
+    assert cli(["rank", "--campaign", "spring", "--format", "json"]) == 0
+    own = json.loads(capsys.readouterr().out)["leaderboards"]
+    task_board = next(b for b in own if b["task"] == "recolor")
+    assert task_board["votes"] == 12
+    assert any(w.startswith("3 voters, effective number") for w in task_board["warnings"])
+    assert not any("treat votes as independent" in w for w in task_board["warnings"])
+    assert exit_code(cli, ["rank", "--campaign", "nope"]) == 2
+    assert exit_code(cli, ["rank", "--campaign", "spring", "--votes", str(path)]) == 2
+
     assert cli(["campaign", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["spring", "recolor", "6", "2"]
 

@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
                         "reliability; or the defended board (flagged voters out, identities under "
                         "the gate at a quarter; see `arena voters`); rows then show rank_all and "
                         "rank_change")
+    p.add_argument("--campaign", metavar="NAME",
+                   help="rank from one annotation campaign's labels alone, intervals clustered by "
+                        "annotator however few (see `arena campaign`)")
     add_gate_options(p)
     add_format_option(p)
     p.set_defaults(run=run)
@@ -89,6 +92,8 @@ def run(args) -> int:
         raise InputError(f"--intervals {args.intervals} needs a likelihood: use bootstrap or none with --method elo")
     if ordered and args.voters != "all":
         raise InputError("--voters exclude or weighted needs --method bt")
+    if args.votes and args.campaign:
+        raise InputError("--campaign reads the database: leave out --votes")
     if args.votes:
         from arena.files.battles import read_battle_table
         from arena.views.leaderboard import battle_cubes
@@ -98,6 +103,16 @@ def run(args) -> int:
             else battle_cubes(table, args.task, ordered=ordered)
     elif ordered:
         raise InputError("--method elo needs --votes FILE: Elo depends on the order of the votes")
+    elif args.campaign:
+        from arena.store.db import get_engine
+        from arena.views.campaign_labels import UnknownCampaignName, campaign_cubes
+
+        if args.voters != "all":
+            raise InputError("--campaign ranks the campaign's labels: use --voters all")
+        try:
+            cubes = campaign_cubes(get_engine(), args.campaign, args.task)
+        except UnknownCampaignName as exc:
+            raise InputError(str(exc)) from None
     else:
         from arena.store.db import get_engine
         from arena.views.cubes import db_cubes
@@ -109,6 +124,8 @@ def run(args) -> int:
                "rounds": args.rounds, "seed": args.seed}
     if not ordered:
         options.update(position_bias=args.position_bias, resample=args.resample)
+    if args.campaign:
+        options.update(min_clusters=2)          # a panel: cluster by annotator however few
     if args.voters != "all":
         from arena.store.db import get_engine
         from arena.views.voters import voter_leaderboards

@@ -77,8 +77,10 @@ def leaderboard_rows(arena: Arena, task: str, mode: str = "defended",
 
 def campaign_board(arena: Arena, name: str, task: str, position_bias: str = "fit") -> dict[str, Any]:
     """The rank JSON of one task from campaign ``name``'s labels alone (cached until the next
-    vote, as the arena's boards)."""
-    options = {} if position_bias == "fit" else {"position_bias": position_bias}
+    vote, as the arena's boards), intervals clustered by annotator however few (as
+    ``rank --campaign``)."""
+    options = {"min_clusters": 2} if position_bias == "fit" else \
+        {"min_clusters": 2, "position_bias": position_bias}
     return arena.boards.get(("campaign", name, task, position_bias), lambda: leaderboards(
         campaign_cubes(arena.engine, name, [task]), **options))
 
