@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
-from toy_catalog import make_toy_catalog, solid
+from toy_catalog import gold_catalog, make_toy_catalog
 
 from arena.collect import annotation as an
 from arena.collect import annotator_links, checks, tokens, voting
-from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
+from arena.store.catalog import ensure_task
 from arena.store.db import make_engine, session
 from arena.store.schema import Assignment, Impression, Model, Vote, Voter
 
@@ -161,22 +161,6 @@ def test_two_annotators_work_at_once_without_taking_each_others_items(arena):
     for name in (ALICE, BOB):
         assert an.progress(arena, name).done == 8
 
-
-def gold_catalog(arena, items: int = 3) -> None:
-    """object_removal items with a reference image, the no-edit baseline and two real edits."""
-    ensure_task(arena.engine, "object_removal")
-    base = ensure_model(arena.engine, "no-edit", "baseline")
-    edits = [ensure_model(arena.engine, name, "classical") for name in ("alpha", "beta")]
-    for i in range(items):
-        source = solid((200, 20 * i, 0))
-        item = add_item(arena.engine, arena.media, key=f"gold-{i}", task="object_removal",
-                        instruction=f"Remove object {i}", source=source,
-                        reference=solid((0, 20 * i, 200)))
-        add_output(arena.engine, arena.media, item=item, model=base, image=source)
-        for k, model in enumerate(edits):
-            add_output(arena.engine, arena.media, item=item, model=model,
-                       image=solid((10 * k, 20 * i, 200 - 10 * k)))
-    arena.sampler.invalidate()
 
 
 def test_progress_reports_agreement_on_planted_checks(arena, monkeypatch):

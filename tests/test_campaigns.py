@@ -11,13 +11,12 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 from sqlmodel import select
-from toy_catalog import make_toy_catalog, solid
+from toy_catalog import gold_catalog as toy_gold_catalog, make_toy_catalog
 
 from arena.collect import annotation as an
 from arena.collect import annotator_links as links
 from arena.collect import campaigns as cp
 from arena.collect.campaign_plan import MIN_GAP, plan
-from arena.store.catalog import add_item, add_output, ensure_model, ensure_task
 from arena.store.db import session
 from arena.store.schema import (Assignment, Campaign, CampaignImpression, CampaignPair,
                                 Impression, Model, Vote)
@@ -217,20 +216,7 @@ def test_agreement_matches_the_krippendorff_package(arena):
 
 
 def gold_catalog(arena, items=6):
-    """object_removal items with a reference image, the no-edit baseline and two real edits."""
-    ensure_task(arena.engine, "object_removal")
-    base = ensure_model(arena.engine, "no-edit", "baseline")
-    edits = [ensure_model(arena.engine, name, "classical") for name in ("alpha", "beta")]
-    for i in range(items):
-        source = solid((200, 20 * i, 0))
-        item = add_item(arena.engine, arena.media, key=f"gold-{i}", task="object_removal",
-                        instruction=f"Remove object {i}", source=source,
-                        reference=solid((0, 20 * i, 200)))
-        add_output(arena.engine, arena.media, item=item, model=base, image=source)
-        for k, model in enumerate(edits):
-            add_output(arena.engine, arena.media, item=item, model=model,
-                       image=solid((10 * k, 20 * i, 200 - 10 * k)))
-    arena.sampler.invalidate()
+    toy_gold_catalog(arena, items)
 
 
 def test_flags_name_the_annotators_and_the_reasons(arena):

@@ -23,3 +23,20 @@ def make_toy_catalog(arena, task: str = "recolor", models=("alpha", "beta", "gam
                        image=solid((0, 20 * k, 200)), latency_s=0.01 * (k + 1), cost_usd=0.001 * (k + 1))
     arena.sampler.invalidate()
     return stored
+
+
+def gold_catalog(arena, items: int = 3) -> None:
+    """object_removal items with a reference image, the no-edit baseline and two real edits."""
+    ensure_task(arena.engine, "object_removal")
+    base = ensure_model(arena.engine, "no-edit", "baseline")
+    edits = [ensure_model(arena.engine, name, "classical") for name in ("alpha", "beta")]
+    for i in range(items):
+        source = solid((200, 20 * i, 0))
+        item = add_item(arena.engine, arena.media, key=f"gold-{i}", task="object_removal",
+                        instruction=f"Remove object {i}", source=source,
+                        reference=solid((0, 20 * i, 200)))
+        add_output(arena.engine, arena.media, item=item, model=base, image=source)
+        for k, model in enumerate(edits):
+            add_output(arena.engine, arena.media, item=item, model=model,
+                       image=solid((10 * k, 20 * i, 200 - 10 * k)))
+    arena.sampler.invalidate()
