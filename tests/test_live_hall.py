@@ -132,7 +132,10 @@ def test_event_stream_tells_each_change_and_stays_quiet_between(arena, room):
         with pytest.raises(live.UnknownSession):
             await watch.events("ZZZZZZ")
 
-    asyncio.run(scenario())
+    # on a thread of its own: a test before may hold an event loop in this one (Playwright's
+    # sync API keeps one running while its session-wide browser is open)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 def test_events_over_http(client_url, organiser):
