@@ -115,3 +115,25 @@ def test_many_votes_are_fast_enough():
     c = Comparisons.from_battles(names[a], names[b], w, voter=rng.integers(0, 5000, n))
     assert time.perf_counter() - t < 2.0
     assert c.n_votes == n
+
+
+def test_digest_compact_format_still_tells_cubes_apart():
+    """The snapshot hash (format 2) reads indices and whole counts at their smallest dtype,
+    yet any change of a value, a count's fraction, its dtype range or the voter column shows."""
+    base = Comparisons(("a", "b"), np.array([0, 1]), np.array([1, 0]),
+                       np.array([[1.0, 2, 0, 0], [0, 3, 1, 0]]), np.array([0, 1]), ("x", "y"))
+    same = Comparisons(("a", "b"), np.array([0, 1], np.int32), np.array([1, 0], np.int64),
+                       np.array([[1.0, 2, 0, 0], [0, 3, 1, 0]]), np.array([0, 1]), ("x", "y"))
+    assert base.digest() == same.digest() and len(base.digest()) == 64
+    variants = [
+        Comparisons(("a", "b"), base.left, base.right, base.counts + [[0.5, 0, 0, 0], [0] * 4],
+                    base.voter, base.voters),
+        Comparisons(("a", "b"), base.left, base.right, base.counts + [[256, 0, 0, 0], [0] * 4],
+                    base.voter, base.voters),
+        Comparisons(("a", "b"), base.left, base.right, base.counts),
+        Comparisons(("a", "b"), base.left, base.right, base.counts, np.array([1, 0]), ("x", "y")),
+        Comparisons(("a", "c"), base.left, base.right, base.counts, base.voter, base.voters),
+        Comparisons(("a", "b"), base.right, base.left, base.counts, base.voter, base.voters),
+    ]
+    digests = {v.digest() for v in variants}
+    assert len(digests) == len(variants) and base.digest() not in digests
