@@ -137,7 +137,12 @@ class Comparisons:
     @property
     def n_votes(self) -> int:
         """Total votes (summed weights, rounded)."""
-        return int(round(float(self.counts.sum())))
+        return int(round(float(self.pairs().counts.sum())))
+
+    @cached_property
+    def row_votes(self) -> np.ndarray:
+        """Votes (summed weights) of each row: ``counts`` summed over the outcomes."""
+        return self.counts @ np.ones(4)
 
     def model_counts(self) -> np.ndarray:
         """Per model, shape (n_models, 4): wins, losses, ties and both_bad votes."""
@@ -222,7 +227,7 @@ class Comparisons:
 
     def require_votes(self) -> None:
         """Raise :class:`EmptyDataError` unless at least two models have votes."""
-        if self.counts.sum() <= 0:
+        if self.pairs().counts.sum() <= 0:
             raise EmptyDataError("no votes to rank")
         if np.count_nonzero(self.votes_per_model()) < 2:
             raise EmptyDataError("fewer than two models have votes")

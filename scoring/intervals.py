@@ -96,13 +96,13 @@ def sandwich(data: Comparisons, fit: BTResult, *, cluster: bool = True, correcti
         return _centre(fit, inv @ meat @ inv), None
     i, j = _active_rows(data, fit)
     key = i * m + j
-    g, neg = _row_scores(tie, theta, h, tau, i, j, key, data.counts)
+    g, neg = _row_scores(tie, theta, h, tau, i, j, key, data.counts, data.row_votes)
     result = cluster_meat(data.voter, i, j, g, neg, m, fit_h, len(fit.params), inv, correction,
                           bread=_bread(fit), key=key)
     return _centre(fit, inv @ result.meat @ inv), result
 
 
-def _row_scores(tie, theta, h, tau, i, j, key, counts):
+def _row_scores(tie, theta, h, tau, i, j, key, counts, n=None):
     """Each row's score ``(n, q)`` and information ``(n, q, q)`` at the fit.
 
     For ``half`` the sigmoid is taken once per ``(left, right)`` cell and gathered by ``key``:
@@ -116,16 +116,17 @@ def _row_scores(tie, theta, h, tau, i, j, key, counts):
 
     cell = np.arange(m * m)
     prob = expit(theta[cell // m] - theta[cell % m] + h)[key]
-    yn = counts @ _HALF_STATS                       # y = left + (tie + both_bad) / 2, n: one pass
-    y, n = yn[:, 0], yn[:, 1]
-    g = y - n * prob
+    if n is None:
+        n = counts @ np.ones(4)
+    g = counts @ _HALF_WINS                         # y = left + (tie + both_bad) / 2
     w = n * prob
+    g -= w
     w *= 1 - prob
     return g[:, None], w[:, None, None]
 
 
-#: ``counts @ _HALF_STATS`` gives the half model's ``(y, n)`` of each row.
-_HALF_STATS = np.array([[1.0, 1.0], [0.0, 1.0], [0.5, 1.0], [0.5, 1.0]])
+#: ``counts @ _HALF_WINS`` gives the half model's wins ``y`` of each row.
+_HALF_WINS = np.array([1.0, 0.0, 0.5, 0.5])
 
 
 def _poisson_cdf(n: int, lam: float) -> np.ndarray:
@@ -211,15 +212,12 @@ def _score_gram(voter, i, j, g, m, fit_h, p, size):
             gg = g[r]
             out += assemble(i[r], j[r], m, gg, gg[:, :, None] * gg[:, None, :], fit_h, q - 1,
                             i[r] * m + j[r])[1]
-            rest = np.flatnonzero(~single)
-            voter, i, j, g = voter[rest], i[rest], j[rest], g[rest]
+            g = np.where(single[:, None], 0.0, g)       # a single row now adds exactly nothing
         many = int(np.count_nonzero(size > 1))
         if not many:
             return out
-        first = np.empty(len(voter), bool)
-        first[0] = True
-        np.not_equal(voter[1:], voter[:-1], out=first[1:])
-        voter = np.cumsum(first) - 1                               # voters numbered 0..many-1
+        # voters with several rows numbered 0..many-1 (a single row joins the voter before it)
+        voter = np.maximum(np.cumsum(size > 1) - 1, 0)[voter]
         if many * p * p > 1024 * len(i) * per_row + (1 << 26):
             return out + _sparse_gram(voter, i, j, g, m, fit_h, p, many)
         step = max(1, (1 << 17) // p)

@@ -159,7 +159,8 @@ def _voters_with_votes(data: Comparisons) -> int | None:
     """How many voters cast the votes of ``data`` (``None`` without voter information)."""
     if data.voter is None:
         return None
-    return int(np.count_nonzero(np.bincount(data.voter[data.counts @ np.ones(4) > 0])))
+    cast = data.row_votes > 0
+    return int(np.count_nonzero(np.bincount(data.voter if cast.all() else data.voter[cast])))
 
 
 def _fit_bt(data, ties, intervals, rounds, seed, level, position_bias, ridge, bootstrap,
