@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import select
 
 from arena.collect import tokens
 from arena.collect.checks import plan_check
 from arena.collect.identity import derive, register, valid_id
 from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
+from arena.collect.vote_statements import (BY_ID as _BY_ID, CLAIM_AND_VOTE, INSERT as _INSERT,
+                                           LATEST as _LATEST, LOCK_VOTER as _LOCK_VOTER,
+                                           MARK as _MARK,
+                                           MARK_VOTED as _MARK_VOTED, insert_vote)
 from arena.context import Arena
-from arena.store.db import insert_ignore, write_lock, write_transaction
-from arena.store.prepared import Prepared
-from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, Voter, utcnow
+from arena.store.db import write_lock, write_transaction
+from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow
 
 TTL_ENV = "ARENA_PAIR_TTL_S"
 DEFAULT_TTL_S = 600.0
@@ -98,31 +101,6 @@ def _end(arena: Arena, impression_id: int, ending: str) -> bool:
     """Mark an open impression as ended (``ending``); False if it had ended already."""
     with write_lock(arena.engine), arena.engine.begin() as conn:
         return _MARK.rowcount(conn, {"impression": impression_id, "ending": ending}) == 1
-
-
-_IMP = Impression.__table__
-_I = _IMP.c
-#: The columns the vote path reads of an impression (a Core row with these attributes).
-_FIELDS = (_I.id, _I.nonce, _I.task, _I.item_id, _I.left_output_id, _I.right_output_id,
-           _I.left_model_id, _I.right_model_id, _I.voter_id, _I.session_id, _I.check_kind,
-           _I.issued_at, _I.expires_at, _I.ended)
-
-
-#: Every column of a new impression but its id.
-_NEW = tuple(c.name for c in _IMP.columns if c.name != "id")
-# The statements of the hot path, compiled once and run on the driver (:mod:`arena.store.prepared`).
-_LATEST = Prepared(select(*_FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None))
-                   .order_by(_I.id.desc()).limit(1))
-_BY_ID = Prepared(select(*_FIELDS).where(_I.id == bindparam("impression")))
-_INSERT = Prepared(insert(_IMP).returning(_I.id), keys=_NEW)
-_LOCK_VOTER = Prepared(select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
-                       .with_for_update())
-_MARK = Prepared(update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
-                 .values(ended=bindparam("ending")))
-#: The vote's claim on its pair: open, and not past its expiry, as the database has it.
-_MARK_VOTED = Prepared(update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None),
-                                          or_(_I.expires_at.is_(None), _I.expires_at > bindparam("now")))
-                       .values(ended="voted"))
 
 
 def _is_open(imp: Any) -> bool:
@@ -205,7 +183,7 @@ def _serialised(arena: Arena, conn: Any, voter_id: str) -> Any:
     the database's write lock), so a concurrent request of the same voter sees the pair this
     one opens."""
     if arena.engine.dialect.name == "postgresql":
-        _LOCK_VOTER.first(conn, {"voter": voter_id})
+        _LOCK_VOTER.first(conn, {"voter": voter_id})    # then a fresh snapshot reads the latest
     return _LATEST.first(conn, {"voter": voter_id})
 
 
@@ -226,16 +204,6 @@ def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,
             raise InvalidVote("duration_ms must be a number of milliseconds between 0 and one day")
         duration_ms = int(duration_ms)
     return impression_id, token, choice, duration_ms
-
-
-_VOTE = ("impression_id", "voter_id", "task", "left_model_id", "right_model_id", "item_id",
-         "choice", "check_kind", "duration_ms", "created_at")
-
-
-@lru_cache(maxsize=4)
-def _insert_vote(engine: Any):
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` into votes, built once per engine."""
-    return Prepared(insert_ignore(engine, Vote.__table__).returning(Vote.__table__.c.id), keys=_VOTE)
 
 
 def _verified(arena: Arena, impression_id: int, token: str, live: bool) -> Any:
@@ -298,9 +266,14 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
                   item_id=imp.item_id, choice=choice, check_kind=imp.check_kind,
                   duration_ms=duration_ms, created_at=utcnow())
     arena.hot.forget_issued(imp.id)
+    if arena.engine.dialect.name == "postgresql":
+        vote_id = _claim_and_vote(arena, values)
+        if vote_id is None:         # voted meanwhile (a retry), skipped or expired
+            return _closed_meanwhile(arena, imp.id)
+        return receipt(arena, imp, vote_id=vote_id, choice=choice), True
     try:
         with write_lock(arena.engine), arena.engine.begin() as conn:
-            vote_id = _insert_vote(arena.engine).scalar(conn, values)
+            vote_id = insert_vote(arena.engine).scalar(conn, values)
             if vote_id is not None and not _MARK_VOTED.rowcount(conn, {"impression": imp.id,
                                                                        "now": utcnow()}):
                 raise _NotOpen          # (the vote's row goes with the rollback)
@@ -309,6 +282,16 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
     if vote_id is None:             # a retry that raced the first: answer with the stored vote
         return receipt(arena, imp), False
     return receipt(arena, imp, vote_id=vote_id, choice=choice), True
+
+
+def _claim_and_vote(arena: Arena, values: dict[str, Any]) -> int | None:
+    """PostgreSQL: claim the open pair and store its vote in one statement, committed on its
+    own (:data:`arena.collect.vote_statements.CLAIM_AND_VOTE`); the vote's id, or ``None``
+    when the pair was not open."""
+    with arena.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return CLAIM_AND_VOTE.scalar(conn, {**values, "impression": values["impression_id"],
+                                            "now": values["created_at"]})
 
 
 class _NotOpen(Exception):

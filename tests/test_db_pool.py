@@ -1,0 +1,65 @@
+"""PostgreSQL connections: pinged only after an idle spell, and replaced when the server dropped them."""
+from sqlalchemy import create_engine, text
+
+from arena.store.db import ping_when_idle
+
+
+def _backend_pid(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _terminate(admin_url: str, pid: int) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    admin.dispose()
+
+
+def _pings(monkeypatch) -> list[str]:
+    """The statements the driver's cursors run that are pings."""
+    import psycopg
+
+    seen: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def record(self, query, *args, **kwargs):
+        if str(query).strip() == "SELECT 1":
+            seen.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    return seen
+
+
+def test_a_connection_dropped_while_idle_is_replaced_on_checkout(postgres_url):
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_s=0.0)
+    first = _backend_pid(engine)
+    _terminate(postgres_url, first)          # the server restarts, or an idle timeout fires
+    second = _backend_pid(engine)            # the ping fails, the pool reconnects: no error
+    assert second != first
+    engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged(postgres_url, monkeypatch):
+    pings = _pings(monkeypatch)
+    for idle_s, expected in ((3600.0, 0), (0.0, 5)):
+        engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+        ping_when_idle(engine, idle_s=idle_s)
+        pid = _backend_pid(engine)
+        pings.clear()
+        for _ in range(5):
+            assert _backend_pid(engine) == pid       # the same connection, reused
+        assert len(pings) == expected
+        engine.dispose()
+
+
+def test_a_connection_the_driver_knows_is_closed_is_replaced(postgres_url):
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_s=3600.0)
+    first = _backend_pid(engine)
+    record = engine.pool._pool.queue[0]                 # the pooled connection, checked in
+    record.driver_connection.close()                    # closed under the pool's feet
+    assert _backend_pid(engine) != first
+    engine.dispose()
