@@ -52,8 +52,10 @@ def _trusted(address: str, nets: tuple) -> bool:
 
 def client_address(peer: str | None, forwarded_for: str | None) -> str | None:
     """The client's address from the TCP ``peer`` and its ``X-Forwarded-For`` header."""
+    if not peer or not forwarded_for:
+        return peer
     nets = _networks(os.environ.get(PROXIES_ENV, ""))
-    if not peer or not forwarded_for or not nets or not _trusted(peer, nets):
+    if not nets or not _trusted(peer, nets):
         return peer
     for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
         if hop and not _trusted(hop, nets):

@@ -12,7 +12,7 @@ from fastapi import FastAPI  # noqa: E402
 from arena.context import Arena  # noqa: E402
 from arena.store.catalog import demo_incomplete  # noqa: E402
 from arena.store.organiser import organiser_key  # noqa: E402
-from arena.web.api_app import API_PREFIXES, add_cors, build_api  # noqa: E402
+from arena.web.api_app import API_PREFIXES, add_cors, build_api, telemetry_config  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 from arena.web.visitors import PageCookie, Visitors  # noqa: E402
 
@@ -35,7 +35,7 @@ def build_app(arena: Arena) -> Dispatch:
     """The ASGI app: the API routes (:mod:`arena.web.api_app`), and the Gradio UI at /."""
     visitors = Visitors(arena)
     api = build_api(arena, visitors)
-    pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=telemetry_config())
     add_cors(pages)
     pages.add_middleware(PageCookie, arena=arena)
     blocks = build_blocks(arena, visitors)
