@@ -136,6 +136,14 @@ def factorize(values, what: str) -> tuple[np.ndarray, list]:
     The labels' positions are sorted by label (one sort of the distinct labels, not a
     dictionary lookup per label) and the codes renumbered by one gather.
     """
+    codes, lookup, labels = factorize_lookup(values, what)
+    return (codes, labels) if lookup is None else (lookup[codes], labels)
+
+
+def factorize_lookup(values, what: str) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """:func:`factorize` before its gather: ``(raw codes, lookup, labels)``, the codes into
+    the sorted labels being ``lookup[raw codes]`` (``lookup`` is ``None`` when they are the raw
+    codes already), for a caller that folds the gather into work of its own."""
     codes, raw = _encode(values, what)
     used = np.bincount(codes, minlength=len(raw)) > 0 if len(codes) else np.zeros(len(raw), bool)
     at = np.flatnonzero(used).tolist()
@@ -145,10 +153,10 @@ def factorize(values, what: str) -> tuple[np.ndarray, list]:
         at.sort(key=lambda k: str(raw[k]))
     labels = [raw[k] for k in at]
     if len(labels) == len(raw) and labels == raw:
-        return codes, labels
+        return codes, None, labels
     lookup = np.full(len(raw), -1, dtype=_CODE)
     lookup[at] = np.arange(len(at), dtype=_CODE)
-    return lookup[codes], labels
+    return codes, lookup, labels
 
 
 def choice_codes(values, what: str) -> np.ndarray:
@@ -164,6 +172,34 @@ def choice_codes(values, what: str) -> np.ndarray:
     if unknown:
         raise UnknownOutcomeError(unknown, BATTLE_WINNERS + CHOICES)
     return np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.int8)[codes]
+
+
+def choice_lookup(values, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw codes, lookup)`` with the outcome codes of :func:`choice_codes` being
+    ``lookup[raw codes]``; the labels' presence is counted only when one is unknown."""
+    arr = values if hasattr(values, "dictionary_encode") else np.asarray(values)
+    if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "iu":
+        return choice_codes(arr, what), np.arange(4, dtype=np.int8)
+    codes, raw = _encode(values, what)
+    if any(x not in _CHOICE_CODE for x in raw):
+        unknown = [x for x in _present(codes, raw) if x not in _CHOICE_CODE]
+        if unknown:
+            raise UnknownOutcomeError(unknown, BATTLE_WINNERS + CHOICES)
+    return codes, np.array([_CHOICE_CODE.get(x, 0) for x in raw], dtype=np.int8)
+
+
+def model_lookup(left, right) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray,
+                                       np.ndarray]:
+    """``(names, left codes, left lookup, right codes, right lookup)``: the model indices of
+    :func:`model_codes` (``models=None``) are ``lookup[codes]``, here into the sorted names of
+    every label either column lists (an Arrow dictionary may list models with no vote: the
+    caller drops those), without counting which occur."""
+    lc, ll = _encode(left, "left model")
+    rc, rl = _encode(right, "right model")
+    names = sorted({str(x) for x in ll if x is not None} | {str(x) for x in rl if x is not None})
+    index = {x: k for k, x in enumerate(names)}
+    return (tuple(names), lc, np.array([index.get(str(x), -1) for x in ll], dtype=np.int64), rc,
+            np.array([index.get(str(x), -1) for x in rl], dtype=np.int64))
 
 
 def model_codes(left, right, models) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from itertools import compress
 
 import numpy as np
 
-from .columns import check_lengths, choice_codes, factorize, model_codes
+from .columns import check_lengths, choice_lookup, factorize_lookup, model_lookup
 from .data import Comparisons
 from .errors import ScoringError
 
@@ -30,46 +30,57 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     Columns are as for :meth:`Comparisons.from_battles`; labels that occur only in dropped votes
     are not models or voters of any cube. ``on_cube(k, cube)`` is called as soon as each cube is
     built (``k`` is -1 overall, else the group), to start work on it while the others are built.
+    The sort key is assembled from each column's codes by one gather of a pre-shifted table
+    (the models', outcomes' and voters' renumbering folded in).
     """
-    models, lc, rc = model_codes(model_a, model_b, None)
-    codes = choice_codes(winner, "winner")
-    check_lengths(model_a=lc, model_b=rc, winner=codes, voter=voter, group=group, keep=keep)
-    vc, vl = (None, None) if voter is None else factorize(voter, "voter")
-    gc = np.full(len(lc), -1, np.int16) if group is None else np.asarray(group)
+    models, lc, left_at, rc, right_at = model_lookup(model_a, model_b)
+    wc, choice_at = choice_lookup(winner, "winner")
+    check_lengths(model_a=lc, model_b=rc, winner=wc, voter=voter, group=group, keep=keep)
+    vc, voter_at, vl = (None, None, None) if voter is None else factorize_lookup(voter, "voter")
+    gc = None if group is None else np.asarray(group)
     if not overall:
-        keep = (gc >= 0) if keep is None else (np.asarray(keep, dtype=bool) & (gc >= 0))
+        tagged_rows = np.zeros(len(lc), bool) if gc is None else gc >= 0
+        keep = tagged_rows if keep is None else (np.asarray(keep, dtype=bool) & tagged_rows)
     if keep is not None:
         keep = np.asarray(keep, dtype=bool)
-        lc, rc, codes, gc = lc[keep], rc[keep], codes[keep], gc[keep]
-        vc = None if vc is None else vc[keep]
-    same = lc == rc
-    if np.any(same):
-        raise ScoringError(f"{int(same.sum())} vote(s) compare a model with itself")
-    m, n = len(models), len(lc)
+    m = len(models)
+    used = gc if keep is None or gc is None else gc[keep]
+    n = len(lc) if keep is None else int(np.count_nonzero(keep))
     # one group holding every vote: its cube is the overall cube, built once
-    single = n_groups >= 1 and n > 0 and gc[0] >= 0 and bool(np.all(gc == gc[0]))
+    single = n_groups >= 1 and n > 0 and used is not None and used[0] >= 0 \
+        and bool(np.all(used == used[0]))
     tagged = n_groups >= 1 and not single
+    del used
     model_bits = max(m - 1, 1).bit_length()
     pair_bits = 2 * model_bits                       # (left, right) as bit fields: same order
     group_bits = n_groups.bit_length() if tagged else 0         # tags 0..n_groups (none)
-    voter_bits = int(vc.max()).bit_length() if vc is not None and n else 0
+    n_voters = 0 if vc is None else len(vl)
+    voter_bits = max(n_voters - 1, 0).bit_length() if n else 0
     if voter_bits + pair_bits + 2 + group_bits > 62:
         raise ScoringError("too many voters and models to pack into one sort key")
-    key = lc.astype(np.int64) << model_bits
-    key += rc
+    low = 2 + group_bits                            # bits under the right model
+    key = np.take(left_at << (model_bits + low), lc)
+    part = np.empty_like(key)
+    key += np.take(right_at << low, rc, out=part)
+    key += np.take(choice_at.astype(np.int64) << group_bits, wc, out=part)
     if vc is not None:
-        key += vc.astype(np.int64) << pair_bits
-    key <<= 2
-    key += codes
-    if tagged:
-        key <<= group_bits
-        gc = np.where(gc >= 0, gc, n_groups)
-        key += gc
-    only = int(gc[0]) if single else -1
-    del lc, rc, codes, vc, gc                       # the sorted keys hold everything now
+        at = np.arange(len(vl), dtype=np.int64) if voter_at is None else voter_at.astype(np.int64)
+        key += np.take(at << (pair_bits + low), vc, out=part)
+    if tagged and gc is not None:                   # votes of no group (-1) tagged n_groups
+        key += np.take(np.arange(n_groups + 1, dtype=np.int64), gc, out=part, mode="wrap")
+    elif tagged:
+        key += n_groups
+    del part
+    only = int(gc[0] if keep is None else gc[np.argmax(keep)]) if single else -1
+    del lc, rc, wc, vc, gc                          # the sorted keys hold everything now
+    if keep is not None:
+        key = key[keep]
+    if not overall:
+        _no_self_pairs(key >> low, model_bits)
     key.sort()
-    whole = _cube(key >> group_bits if tagged else key, models, vl, m, model_bits) \
-        if overall or single else None
+    labels = None if vl is None else np.array(vl, dtype=object)
+    whole = _cube(key >> group_bits if tagged else key, models, labels, m, model_bits,
+                  check=True) if overall or single else None
     if overall and on_cube is not None:
         on_cube(-1, whole)
     cubes = [None] * n_groups
@@ -82,19 +93,28 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
         order = np.argsort(tags, kind="stable")            # radix sort: each group stays sorted
         bounds = np.concatenate([[0], np.cumsum(np.bincount(tags, minlength=n_groups + 1))])
         for k in range(n_groups):
-            cubes[k] = _cube(key[order[bounds[k]:bounds[k + 1]]] >> group_bits, models, vl, m,
-                             model_bits)
+            cubes[k] = _cube(key[order[bounds[k]:bounds[k + 1]]] >> group_bits, models, labels,
+                             m, model_bits)
             if on_cube is not None:
                 on_cube(k, cubes[k])
     for k in range(n_groups):
         if cubes[k] is None:
-            cubes[k] = _cube(np.zeros(0, np.int64), models, vl, m, model_bits)
+            cubes[k] = _cube(np.zeros(0, np.int64), models, labels, m, model_bits)
     return (whole if overall else None), cubes
 
 
-def _cube(key, models, voters, m, model_bits):
+def _no_self_pairs(cell, model_bits):
+    """Raise unless every ``(voter, left, right)`` key compares two different models."""
+    mask = (1 << model_bits) - 1
+    same = np.count_nonzero((cell >> model_bits & mask) == (cell & mask))
+    if same:
+        raise ScoringError(f"{same} vote(s) compare a model with itself")
+
+
+def _cube(key, models, voters, m, model_bits, check=False):
     """One cube from sorted ``(voter, left, right, outcome)`` keys: runs of equal keys are
-    counts; models and voters renumbered among those that occur (label order kept)."""
+    counts; models and voters (an object array of labels) renumbered among those that occur
+    (label order kept). With ``check``, a vote comparing a model with itself is an error."""
     n = len(key)
     edge = np.empty(n, bool)
     if n:
@@ -103,7 +123,7 @@ def _cube(key, models, voters, m, model_bits):
     first = np.flatnonzero(edge)
     del edge
     unique = key[first]
-    run = np.diff(first, append=n)                  # votes behind each distinct key
+    run = np.diff(first, append=n).astype(float)    # votes behind each distinct key
     del first
     cell = unique >> 2
     new_row = np.empty(len(cell), bool)
@@ -116,46 +136,48 @@ def _cube(key, models, voters, m, model_bits):
     at += unique & 3
     cell = cell[new_row]
     del new_row
-    counts = np.zeros((len(cell), 4))
-    counts.ravel()[at] = run
+    counts = np.bincount(at, run, 4 * len(cell)).reshape(len(cell), 4)
     del at
     mask = (1 << model_bits) - 1
+    # the cube summed over voters, from the runs: what Comparisons.pairs() would sum
+    pair = unique >> (2 + model_bits)
+    pair &= mask
+    pair *= m
+    right_part = unique >> 2
+    right_part &= mask
+    pair += right_part
+    del right_part
+    pair <<= 2
+    unique &= 3
+    pair += unique
+    del unique
+    cells = np.bincount(pair, run, 4 * m * m).reshape(m * m, 4)
+    del pair, run
+    keys = np.flatnonzero(cells.any(axis=1))
+    pair_left, pair_right, pair_counts = keys // m, keys % m, cells[keys]
+    if check and np.any(pair_left == pair_right):
+        votes = int(pair_counts[pair_left == pair_right].sum())
+        raise ScoringError(f"{votes} vote(s) compare a model with itself")
     left, right = (cell >> model_bits) & mask, cell & mask
     voter = None if voters is None else cell >> (2 * model_bits)
     del cell
     seen = np.zeros(m, bool)
-    seen[left] = seen[right] = True
-    pairs = None
-    if seen.all():
-        # the cube summed over voters, from the runs: what Comparisons.pairs() would sum
-        cells = unique >> (2 + model_bits)
-        cells &= mask
-        cells *= m
-        right_part = unique >> 2
-        right_part &= mask
-        cells += right_part
-        del right_part
-        cells <<= 2
-        unique &= 3
-        cells += unique
-        del unique
-        cells = np.bincount(cells, run, 4 * m * m).reshape(m * m, 4)
-        keys = np.flatnonzero(cells.any(axis=1))
-        pairs = (keys, cells[keys])
-    else:
+    seen[pair_left] = seen[pair_right] = True
+    if not seen.all():
         remap = np.cumsum(seen) - 1
         left, right = remap[left], remap[right]
+        pair_left, pair_right = remap[pair_left], remap[pair_right]
         models = list(compress(models, seen.tolist()))
     if voters is not None:
         present = np.zeros(len(voters), bool)
         present[voter] = True
         if not present.all():
             voter = (np.cumsum(present) - 1)[voter]
-            voters = list(compress(voters, present.tolist()))
+            voters = voters[present]
     cube = Comparisons(tuple(models), left.astype(np.intp, copy=False),
                        right.astype(np.intp, copy=False), counts,
                        None if voter is None else voter.astype(np.intp, copy=False),
-                       None if voters is None else tuple(voters))
-    if pairs is not None and voters is not None:
-        cube.__dict__["_pairs"] = Comparisons(cube.models, pairs[0] // m, pairs[0] % m, pairs[1])
+                       None if voters is None else tuple(voters.tolist()))
+    if voters is not None:
+        cube.__dict__["_pairs"] = Comparisons(cube.models, pair_left, pair_right, pair_counts)
     return cube
