@@ -1,4 +1,4 @@
-"""PostgreSQL connections: pinged only after an idle spell, and replaced when the server dropped them."""
+"""PostgreSQL connections: pinged only after an idle spell, replaced when the server dropped them, and a 503 (never a 500) for a request caught on one."""
 from sqlalchemy import create_engine, text
 
 from arena.store.db import ping_when_idle
@@ -63,3 +63,36 @@ def test_a_connection_the_driver_knows_is_closed_is_replaced(postgres_url):
     record.driver_connection.close()                    # closed under the pool's feet
     assert _backend_pid(engine) != first
     engine.dispose()
+
+
+def test_a_request_on_a_connection_the_server_dropped_gets_503_and_the_next_one_works(
+        postgres_url, tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+    from toy_catalog import make_toy_catalog
+
+    from arena.context import Arena
+    from arena.store.db import get_engine
+    from arena.store.media import MediaStore
+    from arena.web.server import build_app
+
+    get_engine.cache_clear()
+    arena = Arena(engine=get_engine(postgres_url), media=MediaStore(tmp_path / "media"))
+    make_toy_catalog(arena)
+    with TestClient(build_app(arena)) as client:
+        first = client.get("/api/pair")
+        assert first.status_code == 200
+        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:            # the server drops every other connection
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        admin.dispose()
+        answers = [client.get("/api/pair") for _ in range(12)]
+        codes = {a.status_code for a in answers}
+        assert codes <= {200, 503}, codes
+        for answer in answers:
+            if answer.status_code == 503:
+                assert answer.headers["retry-after"] == "1" and "try again" in answer.json()["detail"]
+        assert answers[-1].status_code == 200
+        assert answers[-1].json()["impression_id"] == first.json()["impression_id"]   # still open
+    arena.engine.dispose()
+    get_engine.cache_clear()

@@ -85,9 +85,33 @@ def method_guards(*routers: APIRouter) -> APIRouter:
     return router
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` when the database cannot answer (a PostgreSQL restart or a
+    dropped connection, a SQLite file locked past its busy timeout): nothing was acknowledged,
+    and a retry of a vote is safe (one vote per impression)."""
+    return JSONResponse({"detail": "the database is unavailable for a moment: try again"},
+                        status_code=503, headers={"Retry-After": "1"})
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    found: list[type[Exception]] = [OperationalError, InterfaceError, sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a requirement
+        return tuple(found)
+    return (*found, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 def install(app: FastAPI) -> None:
-    """One error shape for malformed parameters, and a schema that says so everywhere."""
+    """One error shape for malformed parameters and for a database that cannot answer, and a
+    schema that says so everywhere."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for kind in _database_errors():
+        app.add_exception_handler(kind, _database_unavailable)
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema:
