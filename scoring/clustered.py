@@ -272,12 +272,12 @@ def cluster_meat(voter, i, j, g, neg, m, fit_h, p, inv, correction="cr2", *, bre
     size = np.bincount(voter, minlength=n_voters)
     used = np.flatnonzero(size)
     start = np.concatenate([[0], np.cumsum(size)])
-    base = _cluster_meat(voter, i, j, g, m, fit_h, p)          # includes G / (G - 1)
+    base = _cluster_meat(voter, i, j, g, m, fit_h, p, size)    # includes G / (G - 1)
     n_used = len(used)
     factor = n_used / max(n_used - 1, 1)
     lev = np.bincount(voter, _row_leverage(inv, i, j, neg, m, fit_h, key), n_voters)
-    heavy = used[np.argsort(-lev[used], kind="stable")]
-    heavy = heavy[lev[heavy] >= LEVERAGE_FLOOR]
+    heavy = used[lev[used] >= LEVERAGE_FLOOR]      # then heaviest first (a stable sort)
+    heavy = heavy[np.argsort(-lev[heavy], kind="stable")]
     work = np.cumsum(np.full(len(heavy), float(p) ** 3))
     heavy = heavy[work <= max(WORK_BUDGET, float(p) ** 3)]
     meat = base if correction == "cr1" else base / factor

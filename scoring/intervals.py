@@ -183,7 +183,7 @@ class PoissonSampler:
         return out
 
 
-def _cluster_meat(voter, i, j, g, m, fit_h, p):
+def _cluster_meat(voter, i, j, g, m, fit_h, p, size=None):
     """``sum_c s_c s_c^T`` over voters ``c``, ``s_c`` the summed score of the voter's rows.
 
     Sums the scores per (voter, parameter) first, so the cost is at most ``p^2`` per voter
@@ -193,8 +193,8 @@ def _cluster_meat(voter, i, j, g, m, fit_h, p):
     block, each block's ``S^T S`` by BLAS. Otherwise one dense table when that is small enough,
     else :func:`grouped_gram` from the nonzero entries.
     """
-    n_voters = int(voter.max()) + 1
-    size = np.bincount(voter, minlength=n_voters)
+    if size is None:
+        size = np.bincount(voter, minlength=int(voter.max()) + 1)
     used = np.count_nonzero(size)
     return _score_gram(voter, i, j, g, m, fit_h, p, size) * (used / max(used - 1, 1))
 
