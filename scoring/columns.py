@@ -78,8 +78,9 @@ def optional_codes(values) -> tuple[np.ndarray, list]:
             return np.zeros(0, np.intp), []
         parts = []
         for c in chunks:
-            codes = _arrow_ints(c.indices).astype(_CODE)
+            codes = _arrow_ints(c.indices).astype(_CODE, copy=not c.null_count and len(chunks) < 2)
             if c.null_count:
+                codes = codes.copy()
                 codes[~_arrow_valid(c.indices)] = -1
             parts.append(codes)
         return np.concatenate(parts) if len(parts) > 1 else parts[0], chunks[0].dictionary.to_pylist()

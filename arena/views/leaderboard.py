@@ -61,12 +61,14 @@ def battle_cubes(votes: pa.Table | Mapping[str, Any], tasks: list[str] | None = 
     if "task" in names:
         codes, labels = optional_codes(col("task"))
         text = [None if x is None else str(x) for x in labels]
-        if tasks is None:
-            used = np.bincount(codes[codes >= 0] if keep is None else codes[keep & (codes >= 0)],
-                               minlength=len(labels))
+        if tasks is None:                           # votes per label, missing ones first
+            used = np.bincount(codes + 1 if keep is None else codes[keep] + 1,
+                               minlength=len(labels) + 1)[1:]
             wanted = sorted({text[k] for k in np.flatnonzero(used)} - {None, ""})
         index = {t: k for k, t in enumerate(wanted)}
-        group = np.array([index.get(t, -1) for t in text] + [-1], dtype=np.int32)[codes]
+        group = np.take(np.array([index.get(t, -1) for t in text] + [-1],
+                                 dtype=np.int16 if len(wanted) < 32767 else np.int32),
+                        codes, mode="wrap")          # code -1 (missing) takes the last entry
         n_groups = len(wanted)
     elif wanted:
         group, n_groups = np.full(len(col("winner")), -1, np.int32), len(wanted)
