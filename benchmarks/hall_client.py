@@ -2,8 +2,9 @@
 
 A thousand phones on one general-purpose client share one connection pool that is searched on
 every request; here each phone keeps its own keep-alive connection (and one more for its event
-stream), as a browser does, and costs the load generator little. A connection idle for longer
-than the server keeps it (uvicorn: 5 s) is replaced before the next request, as browsers do.
+stream), as a browser does, and costs the load generator little. A connection idle for nearly as long
+as the server keeps it (``arena.web.workers.KEEP_ALIVE_S``, 65 s) is replaced before the next
+request, as browsers do.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import time
 from typing import Any, AsyncIterator
 
-IDLE_S = 4.0
+IDLE_S = 60.0
 
 
 class Answer:

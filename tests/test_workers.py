@@ -106,3 +106,19 @@ def test_workers_serve_the_api_and_every_vote_once(workers):
     assert max(open_per_voter) == 1
     board = httpx.get(pages + "/api/leaderboard", params={"voters": "all"}, timeout=60).json()
     assert sum(b["votes"] for b in board["leaderboards"] if b["task"] != "overall") == counted
+
+
+def test_the_server_raises_its_open_file_limit_for_a_hall_of_phones():
+    """A thousand phones hold some 2,000 connections; a soft limit of 1,024 is raised to the
+    hard limit before serving (and worker processes inherit it)."""
+    code = ("import resource, sys; sys.path.insert(0, sys.argv[1]);"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE);"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard));"
+            "from arena.web.server import raise_open_file_limit;"
+            "got = raise_open_file_limit();"
+            "print(got, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    got, now, hard = (int(x) for x in out.stdout.split())
+    assert got == now == min(hard if hard >= 0 else 65536, 65536) and now > 256

@@ -15,6 +15,7 @@ from arena.store.organiser import organiser_key  # noqa: E402
 from arena.web.api_app import API_PREFIXES, add_cors, build_api, telemetry_config  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 from arena.web.visitors import PageCookie, Visitors  # noqa: E402
+from arena.web.workers import KEEP_ALIVE_S  # noqa: E402
 
 
 class Dispatch:
@@ -65,6 +66,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
     import uvicorn
 
     arena = arena or Arena.open()
+    raise_open_file_limit()
     if build_demo and demo_incomplete(arena.engine):
         from arena.demo.build import build_demo as build
 
@@ -90,14 +92,37 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
             pool.stop()
 
 
+def raise_open_file_limit(most: int = 65536) -> int:
+    """Raise this process's open-file limit to its hard limit (at most ``most``); returns it.
+
+    Each phone in a hall holds two connections (its event stream and its requests), so a
+    thousand phones need some 2,000 descriptors where many systems allow 1,024 by default;
+    worker processes started later inherit the limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = most if hard == resource.RLIM_INFINITY else min(hard, most)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def fast_http() -> dict[str, Any]:
     """uvicorn's httptools parser and uvloop event loop where installed (they are in
     requirements.txt), else its pure-Python defaults; uvicorn's own proxy-header rewriting off
     (the client address is read by :mod:`arena.web.client`, trusting only
-    ``ARENA_TRUSTED_PROXIES``)."""
+    ``ARENA_TRUSTED_PROXIES``); no access log (its line is built for every request even when
+    the log level drops it); idle connections kept :data:`KEEP_ALIVE_S`."""
     import importlib.util
 
-    options = {"proxy_headers": False}     # X-Forwarded-For: ARENA_TRUSTED_PROXIES decides
+    options = {"proxy_headers": False,     # X-Forwarded-For: ARENA_TRUSTED_PROXIES decides
+               "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S}
     if importlib.util.find_spec("httptools"):
         options["http"] = "httptools"
     if importlib.util.find_spec("uvloop"):

@@ -18,6 +18,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+#: Seconds an idle keep-alive connection is kept: longer than the pause between two rounds of a
+#: live room, so a hall of phones does not reconnect all at once when a round opens (uvicorn's
+#: default is 5 s; nginx keeps 75 s).
+KEEP_ALIVE_S = 65
+
 
 def _parent_death_signal() -> None:  # pragma: no cover - runs in the child before exec
     """On Linux, the workers stop when the process that started them dies (even by SIGKILL)."""
@@ -34,7 +39,8 @@ def worker_command(host: str, port: int, workers: int) -> list[str]:
     root = Path(__file__).resolve().parents[2]        # the folder that holds ``arena``
     command = [sys.executable, "-m", "uvicorn", "--factory", "arena.web.api_app:make",
                "--app-dir", str(root), "--host", host, "--port", str(port), "--workers", str(workers),
-               "--no-proxy-headers", "--log-level", "warning", "--no-access-log"]
+               "--no-proxy-headers", "--log-level", "warning", "--no-access-log",
+               "--timeout-keep-alive", str(KEEP_ALIVE_S)]
     if importlib.util.find_spec("httptools"):
         command += ["--http", "httptools"]
     if importlib.util.find_spec("uvloop"):
