@@ -206,11 +206,20 @@ def _add_prior(grad, info, x, m, ridge, fit_h):
         info[m, m] += H_RIDGE
 
 
-def _position_bias_identifiable(i, j, counts, m) -> bool:
-    """Whether ``h`` is identifiable: its Schur complement in the design Gram matrix is > 0."""
+def _position_bias_identifiable(i, j, counts, m, connected=False) -> bool:
+    """Whether ``h`` is identifiable: its Schur complement in the design Gram matrix is > 0.
+
+    The theta block is a graph Laplacian ``L`` and ``h``'s column sums to zero, so on a
+    ``connected`` graph (null space ``1`` alone) ``L^+ v = (L + 11^T/m)^{-1} v``: one solve
+    instead of the pseudo-inverse's eigen-decomposition.
+    """
     n = counts.sum(axis=1)
     _, info = assemble(i, j, m, np.zeros((len(i), 1)), n[:, None, None], True, 0)
-    schur = info[m, m] - info[m, :m] @ np.linalg.pinv(info[:m, :m], hermitian=True) @ info[:m, m]
+    v = info[:m, m]
+    if connected:
+        schur = info[m, m] - v @ np.linalg.solve(info[:m, :m] + 1.0 / m, v)
+    else:
+        schur = info[m, m] - v @ np.linalg.pinv(info[:m, :m], hermitian=True) @ v
     return schur > 1e-9 * max(info[m, m], 1.0)
 
 
@@ -286,7 +295,7 @@ def fit_bradley_terry(data: Comparisons, *, ties: str = "half", position_bias: b
     ridge = float(ridge or 0.0)
 
     fit_h = bool(position_bias)
-    if fit_h and not _position_bias_identifiable(i, j, counts, m):
+    if fit_h and not _position_bias_identifiable(i, j, counts, m, connected=n_comp == 1):
         fit_h = False
         notes.append("position bias not identifiable from these pairs: h fixed at 0")
     tau0 = tie_model.init_tau(counts)
