@@ -176,3 +176,31 @@ def test_round_images_come_from_memory_with_bytes_of_their_own(client_url, organ
     assert Image.open(io.BytesIO(first.content)).tobytes() == Image.open(io.BytesIO(second.content)).tobytes()
     assert httpx.get(client_url + url[:-3] + "xyz", timeout=30).status_code == 404
     assert httpx.get(client_url + "/live-media/nope", timeout=30).status_code == 404
+
+
+def test_a_hall_asking_for_a_round_image_at_once_reads_its_file_once(arena, room, monkeypatch):
+    from arena.web.api_app import build_api
+    from arena.web.visitors import Visitors
+
+    made, seats = room
+    live.next_round(arena, made.code, made.presenter_token)
+    url = live.state(arena, made.code, seats[0])["pair"]["left_url"]
+    reads = []
+    path = type(arena.media).path
+
+    def counted(self, name):
+        reads.append(name)
+        return path(self, name)
+
+    monkeypatch.setattr(type(arena.media), "path", counted)
+    app = build_api(arena, Visitors(arena))
+
+    async def hall():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hall") as client:
+            return await asyncio.gather(*(client.get(url) for _ in range(50)))
+
+    answers = asyncio.run(hall())
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 50            # bytes differ at every request
+    assert len(reads) == 1

@@ -13,14 +13,15 @@ in ``arena/web/static``; every value shown is set as text by the script, never a
 """
 from __future__ import annotations
 
+import asyncio
 import html
-from functools import lru_cache
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 
 from arena.collect import live
@@ -71,8 +72,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 #: Threads for phones opening a round, and apart from them for votes, so that a vote never
-#: queues behind a hall's worth of openings (or image requests) when a round starts.
+#: queues behind a hall's worth of openings (or image requests) when a round starts. Plain
+#: executors: a thousand phones queue in one ``SimpleQueue`` each, where AnyIO's thread pool
+#: adds a capacity limiter's waiters and a cancel scope to every call.
 OPENING_THREADS, VOTING_THREADS = 8, 8
+_OPENING = ThreadPoolExecutor(OPENING_THREADS, thread_name_prefix="live-open")
+_VOTING = ThreadPoolExecutor(VOTING_THREADS, thread_name_prefix="live-vote")
+
+
+async def _on(pool: ThreadPoolExecutor, fn, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
                  "Referrer-Policy": "no-referrer"}
 
@@ -132,8 +141,6 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
 
     watch = LiveWatch(arena)
 
-    opening, voting = CapacityLimiter(OPENING_THREADS), CapacityLimiter(VOTING_THREADS)
-
     def view(code: str, request: Request, response: Response, token: str | None) -> dict[str, Any]:
         if _call(presenting, code, token):
             return _call(live.presenter_state, arena, code)
@@ -144,8 +151,7 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
     async def state(code: str, request: Request, response: Response,
                     x_presenter_token: str | None = Header(default=None)) -> dict[str, Any]:
         """The round as a phone sees it (with its own seat's pair), or as the presenter does."""
-        return await to_thread.run_sync(view, code, request, response, x_presenter_token,
-                                        limiter=opening)
+        return await _on(_OPENING, view, code, request, response, x_presenter_token)
 
     @router.get("/api/live/{code}/events", response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
@@ -206,9 +212,9 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
                             **errors(403, 404, 409, 413, 415, 422)})
     async def vote(code: str, request: Request) -> JSONResponse:
         body = await _json_body(request)
-        answer, created = await to_thread.run_sync(
-            _call, live.vote, arena, code, body.get("impression_id"), body.get("token"),
-            body.get("choice"), body.get("duration_ms"), limiter=voting)
+        answer, created = await _on(
+            _VOTING, _call, live.vote, arena, code, body.get("impression_id"), body.get("token"),
+            body.get("choice"), body.get("duration_ms"))
         return JSONResponse(answer, status_code=201 if created else 200)
 
     @router.get("/live-media/{token}", response_class=Response,
@@ -222,17 +228,32 @@ def build_live_router(arena: Arena, visitors: Visitors) -> APIRouter:
         return Response(jitter_png(data), media_type="image/png", headers=IMAGE_HEADERS)
 
     images: dict[str, bytes] = {}
+    reading: dict[str, asyncio.Future] = {}
 
     async def _round_image(name: str) -> bytes | None:
-        if name not in images:
-            try:
-                data = await run_in_threadpool(lambda: arena.media.path(name).read_bytes())
-            except (FileNotFoundError, ValueError, OSError):
-                return None
-            if len(images) >= 64:
-                images.clear()
-            images[name] = data
-        return images[name]
+        """The image from memory; when a round opens, the hall's requests for one image share
+        a single read of its file."""
+        data = images.get(name)
+        if data is not None:
+            return data
+        pending = reading.get(name)
+        if pending is None:
+            pending = reading[name] = asyncio.ensure_future(_read_image(name))
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                reading.pop(name, None)
+
+    async def _read_image(name: str) -> bytes | None:
+        try:
+            data = await run_in_threadpool(lambda: arena.media.path(name).read_bytes())
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        if len(images) >= 64:
+            images.clear()
+        images[name] = data
+        return data
 
     @router.get("/live-assets/{name}")
     def asset(name: str) -> Response:
