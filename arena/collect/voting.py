@@ -22,8 +22,7 @@ from arena.collect.image_links import image_url
 from arena.collect.sampling import same_pair
 from arena.collect.vote_statements import (BY_ID as _BY_ID, CLAIM_AND_VOTE, INSERT as _INSERT,
                                            LATEST as _LATEST, LOCK_VOTER as _LOCK_VOTER,
-                                           MARK as _MARK,
-                                           MARK_VOTED as _MARK_VOTED, insert_vote)
+                                           MARK as _MARK, MARK_VOTED as _MARK_VOTED, insert_vote)
 from arena.context import Arena
 from arena.store.db import write_lock, write_transaction
 from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow

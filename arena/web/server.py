@@ -15,7 +15,7 @@ from arena.store.organiser import organiser_key  # noqa: E402
 from arena.web.api_app import API_PREFIXES, add_cors, build_api, telemetry_config  # noqa: E402
 from arena.web.ui.blocks import CSS, HEAD, build_blocks  # noqa: E402
 from arena.web.visitors import PageCookie, Visitors  # noqa: E402
-from arena.web.workers import KEEP_ALIVE_S  # noqa: E402
+from arena.web.workers import uvicorn_options  # noqa: E402
 
 
 class Dispatch:
@@ -86,7 +86,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, build_demo: bool = True,
                   "phones join the workers)", flush=True)
         print(f"Organiser key (Voters tab, starting live sessions): {organiser_key(arena.engine)}",
               flush=True)
-        uvicorn.run(build_app(arena), host=host, port=port, log_level="warning", **fast_http())
+        uvicorn.run(build_app(arena), host=host, port=port, log_level="warning", **uvicorn_options())
     finally:
         if pool is not None:
             pool.stop()
@@ -111,20 +111,3 @@ def raise_open_file_limit(most: int = 65536) -> int:
         except (ValueError, OSError):
             pass
     return soft
-
-
-def fast_http() -> dict[str, Any]:
-    """uvicorn's httptools parser and uvloop event loop where installed (they are in
-    requirements.txt), else its pure-Python defaults; uvicorn's own proxy-header rewriting off
-    (the client address is read by :mod:`arena.web.client`, trusting only
-    ``ARENA_TRUSTED_PROXIES``); no access log (its line is built for every request even when
-    the log level drops it); idle connections kept :data:`KEEP_ALIVE_S`."""
-    import importlib.util
-
-    options = {"proxy_headers": False,     # X-Forwarded-For: ARENA_TRUSTED_PROXIES decides
-               "access_log": False, "timeout_keep_alive": KEEP_ALIVE_S}
-    if importlib.util.find_spec("httptools"):
-        options["http"] = "httptools"
-    if importlib.util.find_spec("uvloop"):
-        options["loop"] = "uvloop"
-    return options

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 #: Seconds an idle keep-alive connection is kept: longer than the pause between two rounds of a
 #: live room, so a hall of phones does not reconnect all at once when a round opens (uvicorn's
@@ -34,17 +35,34 @@ def _parent_death_signal() -> None:  # pragma: no cover - runs in the child befo
         pass
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """uvicorn's settings for every serving process: its httptools parser and uvloop event
+    loop where installed (they are in requirements.txt), else its pure-Python defaults; its own
+    proxy-header rewriting off (the client address is read by :mod:`arena.web.client`,
+    trusting only ``ARENA_TRUSTED_PROXIES``); no access log (its line is built for every
+    request even when the log level drops it); idle connections kept :data:`KEEP_ALIVE_S`."""
+    options: dict[str, Any] = {"proxy_headers": False, "access_log": False,
+                               "timeout_keep_alive": KEEP_ALIVE_S}
+    if importlib.util.find_spec("httptools"):
+        options["http"] = "httptools"
+    if importlib.util.find_spec("uvloop"):
+        options["loop"] = "uvloop"
+    return options
+
+
 def worker_command(host: str, port: int, workers: int) -> list[str]:
-    """The uvicorn command line that runs ``workers`` API processes on ``host:port``."""
+    """The uvicorn command line that runs ``workers`` API processes on ``host:port``, with
+    :func:`uvicorn_options`."""
     root = Path(__file__).resolve().parents[2]        # the folder that holds ``arena``
+    options = uvicorn_options()
     command = [sys.executable, "-m", "uvicorn", "--factory", "arena.web.api_app:make",
                "--app-dir", str(root), "--host", host, "--port", str(port), "--workers", str(workers),
-               "--no-proxy-headers", "--log-level", "warning", "--no-access-log",
-               "--timeout-keep-alive", str(KEEP_ALIVE_S)]
-    if importlib.util.find_spec("httptools"):
-        command += ["--http", "httptools"]
-    if importlib.util.find_spec("uvloop"):
-        command += ["--loop", "uvloop"]
+               "--log-level", "warning", "--timeout-keep-alive", str(options["timeout_keep_alive"])]
+    command += ["--no-proxy-headers"] if not options["proxy_headers"] else []
+    command += ["--no-access-log"] if not options["access_log"] else []
+    for name in ("http", "loop"):
+        if name in options:
+            command += [f"--{name}", options[name]]
     return command
 
 
