@@ -25,7 +25,7 @@ import numpy as np
 
 from .data import Comparisons
 from .errors import ConvergenceError, ScoringError
-from .graph import scored_graph_components
+from .graph import position_bias_separates, scored_graph_components
 from .ties import TIE_MODELS
 
 #: Ridge used when the comparison graph is not strongly connected and ``ridge=None``.
@@ -169,7 +169,9 @@ def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=10
                 return x, np.nan, it, False, None
             grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
             _add_prior(grad, info, x, m, ridge, fit_h)
-            step = np.linalg.solve(info + gauge, grad)
+            step = _solve(info + gauge, grad)
+            if step is None:
+                return x, np.nan, it, False, None
             x = x + step
             if np.max(np.abs(step)) < tol:
                 return x, np.nan, it, bool(np.all(np.isfinite(x))), None
@@ -179,7 +181,9 @@ def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=10
     for it in range(1, max_iter + 1):
         grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
         _add_prior(grad, info, x, m, ridge, fit_h)
-        step = np.linalg.solve(info + gauge, grad)
+        step = _solve(info + gauge, grad)
+        if step is None:
+            break
         t = 1.0
         for _ in range(40):
             f_new, terms_new = objective(x + t * step)
@@ -195,6 +199,15 @@ def newton(i, j, counts, m, tie_model, x0, *, ridge=0.0, fit_h=True, max_iter=10
     grad, info = assemble(i, j, m, *terms, fit_h, n_tau, key)
     _add_prior(grad, info, x, m, ridge, fit_h)
     return x, f, it, ok, info
+
+
+def _solve(a, b):
+    """``a^-1 b``, or ``None`` when ``a`` is singular (the fit then reports no convergence)."""
+    try:
+        step = np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return None
+    return step if np.all(np.isfinite(step)) else None
 
 
 def _add_prior(grad, info, x, m, ridge, fit_h):
@@ -298,6 +311,11 @@ def fit_bradley_terry(data: Comparisons, *, ties: str = "half", position_bias: b
     if fit_h and not _position_bias_identifiable(i, j, counts, m, connected=n_comp == 1):
         fit_h = False
         notes.append("position bias not identifiable from these pairs: h fixed at 0")
+    elif fit_h and position_bias_separates(i, j, counts, m):
+        fit_h = False
+        notes.append("position bias not estimable: these votes are separated once a left/right "
+                     "advantage is allowed (every comparison agrees with one side), so its "
+                     "estimate does not exist: h fixed at 0")
     tau0 = tie_model.init_tau(counts)
     if tie_model.n_tau and (counts[:, 2] + counts[:, 3]).sum() == 0:
         raise ScoringError(f"ties={ties!r} needs at least one tie or both_bad vote")

@@ -1,7 +1,11 @@
 """The comparison graph: does the Bradley-Terry maximum-likelihood estimate exist?
 
-It exists exactly when the directed graph "i scored against j" (a win, a tie or a both_bad) is
-strongly connected (Zermelo 1929; Ford 1957, Amer. Math. Monthly 64, 28-33).
+Without a position bias it exists exactly when the directed graph "i scored against j" (a win,
+a tie or a both_bad) is strongly connected (Zermelo 1929; Ford 1957, Amer. Math. Monthly 64,
+28-33). With the left/right advantage ``h`` fitted, that is not enough: the votes may still be
+separated by a direction that moves ``h`` (complete or quasi-complete separation, Albert &
+Anderson 1984, Biometrika 71), and then the fit runs off to ``|h|`` of 10-30 with scores to
+match. :func:`position_bias_separates` checks for such a direction.
 """
 from __future__ import annotations
 
@@ -77,4 +81,46 @@ def _strongly_connected(src, dst, m) -> bool:
             seen |= frontier
         if not seen.all():
             return False
+    return True
+
+
+def position_bias_separates(i, j, counts, m) -> bool:
+    """Whether the votes admit a direction ``(theta, h = +-1)`` that no vote disagrees with:
+    every cell's margin ``theta_i - theta_j + h`` moves toward each of its decisive outcomes
+    and stays put for a tie or both_bad (or a cell with wins both ways). Then the likelihood
+    rises without bound along it and the estimate of ``h`` does not exist.
+
+    With ``h`` fixed at +-1 the conditions are difference constraints on ``theta``, feasible
+    exactly when their constraint graph has no negative cycle (Bellman-Ford; Cormen et al.,
+    *Introduction to Algorithms*, ch. 24.4). ``counts`` columns are left wins, right wins,
+    ties, both_bad, as in :class:`scoring.data.Comparisons`.
+    """
+    left = counts[:, 0] + counts[:, 2] + counts[:, 3] > 0       # margin may not fall
+    right = counts[:, 1] + counts[:, 2] + counts[:, 3] > 0      # margin may not rise
+    for h in (1, -1):
+        # theta_i - theta_j + h >= 0  <=>  theta_j - theta_i <= h: edge i -> j of weight h;
+        # theta_i - theta_j + h <= 0  <=>  theta_i - theta_j <= -h: edge j -> i of weight -h.
+        src = np.concatenate([i[left], j[right]])
+        dst = np.concatenate([j[left], i[right]])
+        weight = np.concatenate([np.full(int(left.sum()), h), np.full(int(right.sum()), -h)])
+        if not _negative_cycle(src, dst, weight, m):
+            return True
+    return False
+
+
+def _negative_cycle(src, dst, weight, m) -> bool:
+    """Bellman-Ford from a virtual source joined to every node at distance 0, after a look for
+    a negative cycle of two edges (a pair's two orders: the usual case, found at once). The
+    weights are +-1, so a two-edge cycle is negative only when both its edges weigh -1."""
+    neg = weight < 0
+    a, b = src[neg].astype(np.int64), dst[neg].astype(np.int64)
+    if np.isin(a * m + b, b * m + a).any():
+        return True
+    dist = np.zeros(m)
+    for _ in range(m):
+        relaxed = dist.copy()
+        np.minimum.at(relaxed, dst, dist[src] + weight)
+        if np.array_equal(relaxed, dist):
+            return False
+        dist = relaxed
     return True

@@ -173,3 +173,78 @@ def test_bad_options():
         fit_bradley_terry(c, ties="glicko")
     with pytest.raises(ScoringError, match="needs at least one tie"):
         fit_bradley_terry(c, ties="davidson")
+
+
+def test_votes_separated_by_the_position_bias_fix_h_at_zero():
+    # strongly connected, so the plain fit exists; but with h, one left win and eight right
+    # wins are explained perfectly (log-likelihood -> 0, |h| and the scores -> infinity)
+    a = ["d", "d", "a", "a", "b", "c", "c", "a", "b"]
+    b = ["c", "b", "b", "d", "c", "a", "a", "d", "a"]
+    w = ["model_b"] * 8 + ["model_a"]
+    c = Comparisons.from_battles(a, b, w)
+    with pytest.warns(UserWarning, match="position bias not estimable"):
+        fit = fit_bradley_terry(c)
+    plain = fit_bradley_terry(c, position_bias=False)
+    assert fit.h == 0.0 and not fit.position_bias and fit.converged
+    assert np.allclose(fit.theta, plain.theta)
+
+
+def test_tiny_one_sided_boards_never_run_off(recwarn):
+    rng = np.random.default_rng(7)
+    models = np.array(list("abcd"), dtype=object)
+    for _ in range(300):
+        n = int(rng.integers(2, 12))
+        left = rng.integers(0, 4, n)
+        right = (left + rng.integers(1, 4, n)) % 4
+        side = rng.choice(["model_a", "model_b"])
+        w = np.where(rng.random(n) < 0.1, "model_a" if side == "model_b" else "model_b", side)
+        c = Comparisons.from_battles(models[left], models[right], w.astype(object))
+        try:
+            fit = fit_bradley_terry(c)
+        except EmptyDataError:
+            continue
+        assert fit.converged and abs(fit.h) < 5, (models[left], models[right], w)
+
+
+def _separated_by_lp(i, j, counts, m):
+    """The definition, checked by linear programming: is there theta with h = +-1 that no
+    cell's outcomes disagree with?"""
+    from scipy.optimize import linprog
+
+    for h in (1.0, -1.0):
+        rows, bounds = [], []
+        for a, b, n in zip(i, j, counts):
+            d = np.zeros(m)
+            d[a], d[b] = 1.0, -1.0
+            if n[0] + n[2] + n[3] > 0:      # margin d.theta + h >= 0
+                rows.append(-d)
+                bounds.append(h)
+            if n[1] + n[2] + n[3] > 0:      # margin d.theta + h <= 0
+                rows.append(d)
+                bounds.append(-h)
+        res = linprog(np.zeros(m), A_ub=np.array(rows), b_ub=np.array(bounds),
+                      bounds=[(None, None)] * m, method="highs")
+        if res.status == 0:
+            return True
+    return False
+
+
+def test_position_bias_separation_agrees_with_linear_programming():
+    from scoring.graph import position_bias_separates
+
+    rng = np.random.default_rng(3)
+    found = {True: 0, False: 0}
+    for _ in range(400):
+        m = int(rng.integers(2, 6))
+        cells = rng.integers(1, 2 * m)
+        i = rng.integers(0, m, cells)
+        j = (i + rng.integers(1, m, cells)) % m if m > 1 else i
+        counts = (rng.random((cells, 4)) < [0.5, 0.5, 0.1, 0.05]) * rng.integers(1, 4, (cells, 4))
+        keep = counts.sum(axis=1) > 0
+        i, j, counts = i[keep], j[keep], counts[keep]
+        if not len(i):
+            continue
+        expected = _separated_by_lp(i, j, counts, m)
+        assert position_bias_separates(i, j, counts, m) == expected, (i, j, counts)
+        found[expected] += 1
+    assert min(found.values()) > 50       # both answers were exercised
