@@ -111,6 +111,11 @@ PLAIN = (
      r"Not preferred in any vote yet: \1 (the score is a cautious guess)"),
     (r"position bias not identifiable from these pairs: h fixed at 0",
      "Too few votes to tell whether voters favour the left image; no correction is made for it"),
+    (r"position bias not estimable: .+: h fixed at 0",
+     "Every vote so far can be explained by a preference for one side, so how much voters "
+     "favour the left image cannot be told yet; no correction is made for it"),
+    (r"position bias not fitted \(h fixed at 0\)",
+     "No correction for a preference for the left or right image (switched off)"),
     (r"only (\d+) voter\(s\): intervals treat votes as independent \(clustering by voter needs "
      r"(\d+) or more\)", r"Only \1 voters so far: the intervals treat every vote as independent "
      r"and may be too narrow (they allow for each voter's habits from \2 voters on)"),
