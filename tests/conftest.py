@@ -8,6 +8,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Most tests vote as fast as a script can; the look-time rule has its own test, which sets it.
 os.environ.setdefault("ARENA_MIN_LOOK_MS", "0")
 os.environ.setdefault("ARENA_BOARD_REFIT_SPACING", "0")   # each test reads its own last vote
+if "ARENA_LIMITS_DIR" not in os.environ:     # each arena's shared rate-limit table, not in /dev/shm
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["ARENA_LIMITS_DIR"] = tempfile.mkdtemp(prefix="arena-limits-")
+    atexit.register(shutil.rmtree, os.environ["ARENA_LIMITS_DIR"], True)
 
 import secrets  # noqa: E402
 

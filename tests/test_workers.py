@@ -3,6 +3,7 @@ worker processes on another; concurrent voters across the workers keep one open 
 every vote is stored once."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -20,10 +21,9 @@ pytestmark = pytest.mark.slow
 VOTERS, CYCLES = 8, 15
 
 
-@pytest.fixture
-def workers(db_url, tmp_path):
-    env = {**app_env(tmp_path, db_url), "ARENA_MIN_LOOK_MS": "0",
-           "ARENA_RATE_PER_ADDRESS": "100000", "ARENA_IDENTITIES_PER_ADDRESS": "100000"}
+@contextlib.contextmanager
+def _serving(env: dict[str, str], tmp_path):
+    """``python app.py --workers 3`` on a demo database: (pages URL, API URL, process)."""
     assert run_cli(["demo", "--per-task", "2"], env).returncode == 0
     port, api_port = free_port(), free_port()
     log = (tmp_path / "server.log").open("w")
@@ -41,7 +41,7 @@ def workers(db_url, tmp_path):
                 pass
             assert time.monotonic() < deadline, "the app did not start"
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}", db_url, proc
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}", proc
     finally:
         proc.terminate()
         try:
@@ -49,6 +49,14 @@ def workers(db_url, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def workers(db_url, tmp_path):
+    env = {**app_env(tmp_path, db_url), "ARENA_MIN_LOOK_MS": "0",
+           "ARENA_RATE_PER_ADDRESS": "100000", "ARENA_IDENTITIES_PER_ADDRESS": "100000"}
+    with _serving(env, tmp_path) as (pages, api, proc):
+        yield pages, api, db_url, proc
 
 
 def _voter(api: str) -> list[int]:
@@ -122,3 +130,23 @@ def test_the_server_raises_its_open_file_limit_for_a_hall_of_phones():
     assert out.returncode == 0, out.stderr
     got, now, hard = (int(x) for x in out.stdout.split())
     assert got == now == min(hard if hard >= 0 else 65536, 65536) and now > 256
+
+
+def test_per_address_limits_hold_across_the_workers(tmp_path):
+    """Limits are the arena's, not each worker's: 3 new identities an hour and 0.5 requests a
+    second (bursts of 5) per address, asked for on fresh connections spread over 3 workers."""
+    env = {**app_env(tmp_path), "ARENA_MIN_LOOK_MS": "0", "ARENA_RATE_PER_ADDRESS": "0.5",
+           "ARENA_IDENTITIES_PER_ADDRESS": "3"}
+    with _serving(env, tmp_path) as (_, api, proc):
+        assert len(_worker_pids(proc)) == 3
+        start = time.monotonic()
+        answers = [httpx.get(api + "/api/pair", timeout=30) for _ in range(9)]   # no cookies
+        answers += [httpx.post(api + "/api/votes", json={"impression_id": 1, "token": "x",
+                                                         "choice": "tie"}, timeout=30)
+                    for _ in range(12)]
+        elapsed = time.monotonic() - start
+    codes = [a.status_code for a in answers]
+    assert codes[:9].count(200) == 3                    # new identities: the arena's 3 an hour
+    assert all(int(a.headers["retry-after"]) >= 1 for a in answers if a.status_code == 429)
+    passed = sum(a.status_code != 429 or "new voters" in a.text for a in answers)
+    assert passed <= 5 + 0.5 * elapsed + 1              # the burst, and what refilled meanwhile

@@ -13,14 +13,19 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from datetime import timedelta, timezone
 from functools import lru_cache
 
-from arena.store.db import insert_ignore, write_lock
-from arena.store.schema import VOTER_KINDS, Voter
+from sqlalchemy import func, select, text
+
+from arena.store.db import insert_ignore, write_lock, write_transaction
+from arena.store.schema import VOTER_KINDS, Voter, utcnow
 
 COOKIE = "pa_voter"
 #: How long a browser keeps its identity (the cookie's Max-Age): a year.
 COOKIE_MAX_AGE = 365 * 24 * 3600
+#: The window of the per-address limit on new identities (:func:`register_within`).
+IDENTITY_WINDOW = timedelta(hours=1)
 _ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _MAC_CHARS = 24
 
@@ -85,3 +90,38 @@ def register(engine, voter_id: str, kind: str = "public", address: str | None = 
                                          address_hash=address)
                            .returning(Voter.__table__.c.id)).first()
     return row is not None
+
+
+def register_within(engine, voter_id: str, address: str | None, per_window: float,
+                    kind: str = "public") -> float:
+    """Store a server-made identity unless its address already had ``per_window`` new ones in
+    the last :data:`IDENTITY_WINDOW`; 0.0 when stored (or already there), else the seconds
+    until the oldest of those leaves the window. No address, or ``per_window`` 0, sets no limit.
+
+    The count and the insert are one transaction that holds SQLite's write lock, or a
+    PostgreSQL advisory lock on the address, so the limit holds across every process and
+    machine that shares the database, even for requests racing each other.
+    """
+    if not address or per_window <= 0:
+        register(engine, voter_id, kind, address)
+        return 0.0
+    if kind not in VOTER_KINDS:
+        raise ValueError(f"voter kind must be one of {', '.join(VOTER_KINDS)}")
+    table = Voter.__table__
+    with write_transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                         {"key": "voter-address:" + address})
+        if conn.execute(select(table.c.id).where(table.c.id == voter_id)).first() is not None:
+            return 0.0
+        now = utcnow()
+        count, oldest = conn.execute(
+            select(func.count(), func.min(table.c.created_at))
+            .where(table.c.address_hash == address, table.c.created_at > now - IDENTITY_WINDOW)).one()
+        if count >= per_window:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=timezone.utc)
+            return max(1.0, (oldest + IDENTITY_WINDOW - now).total_seconds())
+        conn.execute(insert_ignore(engine, table, id=voter_id, kind=kind, address_hash=address,
+                                   created_at=now))
+    return 0.0

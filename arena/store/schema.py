@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CHOICES = ("left", "right", "tie", "both_bad")
@@ -117,6 +117,9 @@ class Voter(SQLModel, table=True):
     ``address_hash`` is a keyed hash of the client address it was issued to (never the address
     in clear), for rate limits and for pooling identities too new to be checked one by one.
     """
+
+    # the per-address limit on new identities counts an address's recent rows
+    __table_args__ = (Index("ix_voter_address_created", "address_hash", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=64)
     kind: str = Field(default="public", max_length=20)

@@ -6,20 +6,19 @@ The address is the TCP peer, unless the peer is listed in ``$ARENA_TRUSTED_PROXI
 by sending the header. Only a keyed hash of it is ever stored
 (:func:`arena.collect.identity.address_hash`).
 
-Limits are token buckets kept in memory per process (DESIGN.md §2): requests to the vote routes
-(``$ARENA_RATE_PER_ADDRESS`` per second, bursts of ten times that) and new identities
-(``$ARENA_IDENTITIES_PER_ADDRESS`` per hour, the same number at once, so a class or a hall
-behind one NAT can all start together). Past a limit the answer is 429 with ``Retry-After``.
+Limits (DESIGN.md §2): requests to the vote routes (``$ARENA_RATE_PER_ADDRESS`` per second,
+bursts of ten times that), token buckets shared by the arena's processes on one machine; and
+new identities (at most ``$ARENA_IDENTITIES_PER_ADDRESS`` in any hour, all at once if need be,
+so a class or a hall behind one NAT can start together), counted in the database. Past a limit
+the answer is 429 with ``Retry-After``.
 """
 from __future__ import annotations
 
 import ipaddress
 import math
 import os
-import threading
-import time
-from collections import OrderedDict
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Callable
 
 from fastapi import HTTPException
 
@@ -63,31 +62,6 @@ def client_address(peer: str | None, forwarded_for: str | None) -> str | None:
     return peer
 
 
-class Buckets:
-    """Token buckets per key: ``rate`` tokens a second, at most ``burst`` banked."""
-
-    def __init__(self, rate: float, burst: float, max_keys: int = 100_000):
-        self.rate, self.burst, self.max_keys = rate, burst, max_keys
-        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, key: str | None, cost: float = 1.0) -> float:
-        """Spend ``cost`` tokens of ``key``; 0.0 if allowed, else seconds until it would be."""
-        if key is None or self.rate <= 0:
-            return 0.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, then = self._state.pop(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.rate)
-            wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
-            if not wait:
-                tokens -= cost
-            self._state[key] = (tokens, now)
-            while len(self._state) > self.max_keys:
-                self._state.popitem(last=False)
-        return wait
-
-
 def _number(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name, default))
@@ -96,18 +70,33 @@ def _number(name: str, default: float) -> float:
 
 
 class Limits:
-    """The arena's per-address limits, read from the environment when it starts."""
+    """The arena's per-address limits, read from the environment when it starts.
 
-    def __init__(self) -> None:
-        rate = _number(RATE_ENV, DEFAULT_RATE)
-        per_hour = _number(IDENTITIES_ENV, DEFAULT_IDENTITIES)
-        self.requests = Buckets(rate, rate * 10)
-        self.identities = Buckets(per_hour / 3600.0, per_hour)
+    Request buckets are shared by all the arena's processes on this machine
+    (:mod:`arena.web.rate_buckets`); new identities are counted in the database
+    (:func:`arena.collect.identity.register_within`), so that limit holds however many
+    processes or machines share the database."""
+
+    def __init__(self, secret: Callable[[], bytes]) -> None:
+        self._secret = secret
+        self.rate = _number(RATE_ENV, DEFAULT_RATE)
+        self.identities_per_hour = _number(IDENTITIES_ENV, DEFAULT_IDENTITIES)
+
+    @cached_property
+    def requests(self):
+        """The request buckets: ``rate`` a second, bursts of ten times that."""
+        from arena.web.rate_buckets import shared_buckets
+
+        return shared_buckets(self._secret(), "requests", self.rate, self.rate * 10)
 
     @staticmethod
-    def check(buckets: Buckets, key: str | None, what: str) -> None:
+    def check(buckets, key: str | None, what: str) -> None:
         """Raise 429 with ``Retry-After`` when ``key`` is over its limit in ``buckets``."""
-        wait = buckets.take(key)
+        Limits.refuse(buckets.take(key), what)
+
+    @staticmethod
+    def refuse(wait: float, what: str) -> None:
+        """Raise 429 with ``Retry-After`` when ``wait`` (seconds) is not 0."""
         if wait:
             raise HTTPException(429, f"too many {what} from this address; retry later",
                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})

@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from sqlalchemy import select
 
 from arena.collect.identity import (COOKIE, COOKIE_MAX_AGE, address_hash, cookie_value, new_id,
-                                    read_cookie, register)
+                                    read_cookie, register_within)
 from arena.context import Arena
 from arena.store.schema import Voter
 from arena.web.client import Limits, client_address
@@ -26,7 +26,7 @@ class Visitors:
 
     def __init__(self, arena: Arena):
         self.arena = arena
-        self.limits = Limits()
+        self.limits = Limits(lambda: arena.secret)
         self._known: set[str] = set()      # identities stored already (this process saw them)
 
     def address(self, peer: str | None, forwarded_for: str | None) -> str | None:
@@ -50,8 +50,8 @@ class Visitors:
         if fresh:
             voter_id = new_id()
         if fresh or not self._stored(voter_id):
-            self.limits.check(self.limits.identities, address, "new voters")
-            register(self.arena.engine, voter_id, "public", address)
+            self.limits.refuse(register_within(self.arena.engine, voter_id, address,
+                                               self.limits.identities_per_hour), "new voters")
             self._remember(voter_id)
         return voter_id, fresh
 
