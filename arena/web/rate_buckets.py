@@ -12,11 +12,11 @@ The table is set-associative: a key hashes to a set of :data:`WAYS` slots; a key
 takes the slot used longest ago (it starts with a full bucket, as a key not seen before does).
 Keys are keyed hashes of addresses (:func:`arena.collect.identity.address_hash`), so which keys
 share a set cannot be chosen by a client. Where the file cannot be made (a read-only or foreign
-temporary folder), :class:`Buckets` keeps the buckets in this process only.
+temporary folder, or a system without ``flock``), :class:`Buckets` keeps the buckets in this
+process only.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import mmap
 import os
@@ -26,6 +26,11 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+
+try:
+    import fcntl
+except ImportError:                     # not a POSIX system: each process keeps its own
+    fcntl = None
 
 #: The folder of the shared tables (default ``/dev/shm``, else the temporary folder).
 DIR_ENV = "ARENA_LIMITS_DIR"
@@ -131,6 +136,8 @@ def buckets_file(secret: bytes, name: str) -> str:
 
 def shared_buckets(secret: bytes, name: str, rate: float, burst: float) -> SharedBuckets | Buckets:
     """The arena's shared buckets ``name``; this process's own where the file cannot be used."""
+    if fcntl is None:
+        return Buckets(rate, burst)
     try:
         return SharedBuckets(buckets_file(secret, f"{name}:{rate!r}:{burst!r}"), rate, burst)
     except OSError:
