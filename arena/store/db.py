@@ -18,6 +18,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from arena.store import schema  # noqa: F401  (registers the tables)
 from arena.store.config import database_url
+from arena.store.inline_writes import INLINE_BUSY_MS, WriterBusy, bound_busy_waits, inline
 
 _sqlite_write_lock = threading.Lock()
 
@@ -73,6 +74,7 @@ def make_engine(url: str | None = None) -> Engine:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
+        bound_busy_waits(engine)
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20)
         ping_when_idle(engine)
@@ -177,12 +179,20 @@ def get_engine(url: str | None = None) -> Engine:
 
 @contextlib.contextmanager
 def write_lock(engine: Engine) -> Iterator[None]:
-    """Serialise writes from this process on SQLite (one writer avoids busy stalls)."""
-    if engine.dialect.name == "sqlite":
+    """Serialise writes from this process on SQLite (one writer avoids busy stalls); inside
+    :func:`arena.store.inline_writes.inline_writes`, waiting at most its bound."""
+    if engine.dialect.name != "sqlite":
+        yield
+    elif not inline():
         with _sqlite_write_lock:
             yield
+    elif _sqlite_write_lock.acquire(timeout=INLINE_BUSY_MS / 1000):
+        try:
+            yield
+        finally:
+            _sqlite_write_lock.release()
     else:
-        yield
+        raise WriterBusy("another writer of this process holds the write lock")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from arena.collect.sampling import NoPairError
 from arena.collect.voting import VoteError, issue_pair, record_skip, record_vote
 from arena.context import Arena
 from arena.store.catalog import task_summaries
+from arena.store.inline_writes import WriterBusy, inline_writes
 from arena.views.cached import boards_of, pareto_of
 from arena.views.leaderboard import OVERALL
 from arena.web.contract import PNG, VOTE_BODY, errors, json_body
@@ -49,9 +50,16 @@ async def _offload(arena: Arena, fn, *args: Any) -> Any:
     microseconds, one writer at a time anyway; a hop to a worker thread would cost more than
     the work), on PostgreSQL on a thread of :data:`_DB_THREADS` (network round trips), through
     the event loop's executor hand-off (some 50 µs of CPU a call here, a little under AnyIO's
-    thread pool with its capacity limiter and cancel scope)."""
+    thread pool with its capacity limiter and cancel scope). On SQLite a writer that would wait
+    for another's lock gives up within :data:`arena.store.inline_writes.INLINE_BUSY_MS` and the
+    work runs again on a thread, so the event loop never waits out a long lock; ``fn`` must be
+    safe to run again after such a failure."""
     if arena.engine.dialect.name == "sqlite":
-        return fn(*args)
+        try:
+            with inline_writes():
+                return fn(*args)
+        except WriterBusy:          # another writer holds the lock: wait for it on a thread
+            pass
     return await asyncio.get_running_loop().run_in_executor(_DB_THREADS, fn, *args)
 
 
@@ -85,9 +93,13 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         address = visitors.address_of(request)
         visitors.throttle(address)
 
+        known: list[tuple[str, bool]] = []         # the voter, kept if the work runs again
+
         def work() -> tuple[str, bool, dict[str, Any]]:
             checked = _check_task(arena, task, allow_any=True)
-            voter, fresh = visitors.voter(request.cookies.get(COOKIE), address)
+            if not known:
+                known.append(visitors.voter(request.cookies.get(COOKIE), address))
+            voter, fresh = known[0]
             return voter, fresh, _call(partial(issue_pair, registered=True), arena, checked, voter)
 
         voter, fresh, body = await _offload(arena, work)
