@@ -100,7 +100,8 @@ def register_within(engine, voter_id: str, address: str | None, per_window: floa
 
     The count and the insert are one transaction that holds SQLite's write lock, or a
     PostgreSQL advisory lock on the address, so the limit holds across every process and
-    machine that shares the database, even for requests racing each other.
+    machine that shares the database, even for requests racing each other; a read first
+    refuses a full window without taking the lock (a flood of refusals holds up no writer).
     """
     if not address or per_window <= 0:
         register(engine, voter_id, kind, address)
@@ -108,20 +109,37 @@ def register_within(engine, voter_id: str, address: str | None, per_window: floa
     if kind not in VOTER_KINDS:
         raise ValueError(f"voter kind must be one of {', '.join(VOTER_KINDS)}")
     table = Voter.__table__
+    known = select(table.c.id).where(table.c.id == voter_id)
+    with engine.connect() as conn:          # a full window is refused without the write lock
+        if conn.execute(known).first() is not None:
+            return 0.0
+        wait = _wait(*_recent(conn, address), per_window)
+    if wait:
+        return wait
     with write_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                          {"key": "voter-address:" + address})
-        if conn.execute(select(table.c.id).where(table.c.id == voter_id)).first() is not None:
+        if conn.execute(known).first() is not None:
             return 0.0
-        now = utcnow()
-        count, oldest = conn.execute(
-            select(func.count(), func.min(table.c.created_at))
-            .where(table.c.address_hash == address, table.c.created_at > now - IDENTITY_WINDOW)).one()
-        if count >= per_window:
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=timezone.utc)
-            return max(1.0, (oldest + IDENTITY_WINDOW - now).total_seconds())
-        conn.execute(insert_ignore(engine, table, id=voter_id, kind=kind, address_hash=address,
-                                   created_at=now))
-    return 0.0
+        wait = _wait(*_recent(conn, address), per_window)
+        if not wait:
+            conn.execute(insert_ignore(engine, table, id=voter_id, kind=kind,
+                                       address_hash=address, created_at=utcnow()))
+    return wait
+
+
+def _recent(conn, address: str):
+    """(identities made from ``address`` within the window, the oldest one's time)."""
+    table = Voter.__table__
+    return tuple(conn.execute(select(func.count(), func.min(table.c.created_at)).where(
+        table.c.address_hash == address, table.c.created_at > utcnow() - IDENTITY_WINDOW)).one())
+
+
+def _wait(count: int, oldest, per_window: float) -> float:
+    """Seconds until the oldest identity of a full window leaves it (0.0 if not full)."""
+    if count < per_window or oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return max(1.0, (oldest + IDENTITY_WINDOW - utcnow()).total_seconds())

@@ -143,14 +143,16 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
         ensure_voter(arena, voter_id)
     arena.sampler.prepare()     # a reload of the sampler, and the secret's first read (which
     checks = derive(arena.secret, "checks")     # may store it), happen before the write lock
+    made = False
     with write_transaction(arena.engine) as conn:
         imp = latest = _serialised(arena, conn, voter_id) if voter_id is not None else None
         if not (hold and _is_open(latest) and not _expired(latest)):
             if hold and _is_open(latest):
                 _MARK.rowcount(conn, {"impression": latest.id, "ending": "expired"})
             values = _new_impression(arena, task, voter_id, session_id, latest, hold, checks)
-            imp = SimpleNamespace(id=_INSERT.scalar(conn, values), **values)
-            arena.hot.keep_issued(imp)
+            imp, made = SimpleNamespace(id=_INSERT.scalar(conn, values), **values), True
+    if made:                        # kept once committed (a failed commit leaves no trace)
+        arena.hot.keep_issued(imp)
     return pair_view(arena, imp)
 
 
