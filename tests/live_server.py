@@ -25,6 +25,7 @@ def app_env(workdir: Path, database_url: str | None = None) -> dict[str, str]:
     env["ARENA_MEDIA"] = str(workdir / "media")
     env["PYTHONPATH"] = str(ROOT)
     env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    env.setdefault("ARENA_LIMITS_DIR", str(workdir))     # its rate-limit table goes with it
     return env
 
 
