@@ -7,7 +7,9 @@ thread of this one stuck behind it, would then stall every request of the proces
 images and event streams too. Inside :func:`inline_writes` a writer gives up instead after
 :data:`INLINE_BUSY_MS` (this process's write lock taken with that timeout, the connection's
 ``busy_timeout`` lowered to it) by raising :class:`WriterBusy`, and the caller runs the work
-again on a thread, where it waits as long as it must. Work run this way must be safe to run
+again on a thread, where it waits as long as it must. For :data:`BUSY_COOLDOWN_S` after that,
+:func:`worth_trying` says no, so a stream of writers during a long lock goes straight to threads
+instead of each spending its bound on the loop. Work run this way must be safe to run
 again after such a failure: the failing statement wrote nothing, so the caller need only keep
 what earlier, committed steps made (``arena.web.api`` keeps the voter it registered).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sqlite3
+import time
 from typing import Iterator
 
 from sqlalchemy import event
@@ -26,6 +29,9 @@ from sqlalchemy.exc import OperationalError
 INLINE_BUSY_MS = 100
 #: ``busy_timeout`` of connections used elsewhere, in milliseconds.
 BUSY_MS = 30_000
+#: Seconds after a writer gave up during which work goes straight to a thread.
+BUSY_COOLDOWN_S = 1.0
+_busy_until = 0.0
 
 _inline: contextvars.ContextVar[bool] = contextvars.ContextVar("arena_inline_writes", default=False)
 
@@ -41,16 +47,31 @@ def inline_writes() -> Iterator[None]:
     token = _inline.set(True)
     try:
         yield
+    except WriterBusy:
+        _cool_down()
+        raise
     except OperationalError as exc:
         if _locked(exc.orig):
+            _cool_down()
             raise WriterBusy(str(exc.orig)) from None
         raise
     except sqlite3.OperationalError as exc:
         if _locked(exc):
+            _cool_down()
             raise WriterBusy(str(exc)) from None
         raise
     finally:
         _inline.reset(token)
+
+
+def worth_trying() -> bool:
+    """Whether to run work inline now: no writer gave up in the last :data:`BUSY_COOLDOWN_S`."""
+    return time.monotonic() >= _busy_until
+
+
+def _cool_down() -> None:
+    global _busy_until
+    _busy_until = time.monotonic() + BUSY_COOLDOWN_S
 
 
 def inline() -> bool:

@@ -22,7 +22,7 @@ from arena.collect.sampling import NoPairError
 from arena.collect.voting import VoteError, issue_pair, record_skip, record_vote
 from arena.context import Arena
 from arena.store.catalog import task_summaries
-from arena.store.inline_writes import WriterBusy, inline_writes
+from arena.store.inline_writes import WriterBusy, inline_writes, worth_trying
 from arena.views.cached import boards_of, pareto_of
 from arena.views.leaderboard import OVERALL
 from arena.web.contract import PNG, VOTE_BODY, errors, json_body
@@ -52,9 +52,9 @@ async def _offload(arena: Arena, fn, *args: Any) -> Any:
     the event loop's executor hand-off (some 50 µs of CPU a call here, a little under AnyIO's
     thread pool with its capacity limiter and cancel scope). On SQLite a writer that would wait
     for another's lock gives up within :data:`arena.store.inline_writes.INLINE_BUSY_MS` and the
-    work runs again on a thread, so the event loop never waits out a long lock; ``fn`` must be
-    safe to run again after such a failure."""
-    if arena.engine.dialect.name == "sqlite":
+    work runs again on a thread (and the next second's work goes there at once), so the event
+    loop never waits out a long lock; ``fn`` must be safe to run again after such a failure."""
+    if arena.engine.dialect.name == "sqlite" and worth_trying():
         try:
             with inline_writes():
                 return fn(*args)

@@ -5,8 +5,9 @@ behind one port; buckets kept in each process's memory would let an address send
 limit, one share per worker its connections land on. :class:`SharedBuckets` keeps them instead in
 one small file mapped into every process (in ``$ARENA_LIMITS_DIR``, else ``/dev/shm`` where
 there is one), named by a key derived from the arena's secret, so all processes of one arena
-(they share the secret) share the buckets and two arenas on one machine do not. Each update holds an exclusive ``flock`` on the file
-for a few microseconds. Times are ``CLOCK_MONOTONIC``, which all processes share.
+(they share the secret) share the buckets and two arenas on one machine do not. Each update
+holds an exclusive ``flock`` on the file for a few microseconds. Times are ``CLOCK_MONOTONIC``,
+which all processes share.
 
 The table is set-associative: a key hashes to a set of :data:`WAYS` slots; a key not in its set
 takes the slot used longest ago (it starts with a full bucket, as a key not seen before does).
@@ -90,7 +91,7 @@ class SharedBuckets:
             os.close(fd)
             raise
         self._fd = fd
-        self._lock = threading.Lock()                    # flock does not exclude this process's threads
+        self._lock = threading.Lock()       # flock does not exclude this process's threads
 
     def take(self, key: str | None, cost: float = 1.0) -> float:
         """Spend ``cost`` tokens of ``key``; 0.0 if allowed, else seconds until it would be."""
@@ -128,8 +129,8 @@ def _find(slots: tuple, digest: int) -> int | None:
 
 def buckets_file(secret: bytes, name: str) -> str:
     """The path of the shared table ``name`` of the arena whose secret is ``secret``."""
-    folder = os.environ.get(DIR_ENV) or ("/dev/shm" if os.path.isdir("/dev/shm")
-                                         and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir())
+    shm = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+    folder = os.environ.get(DIR_ENV) or ("/dev/shm" if shm else tempfile.gettempdir())
     tag = hashlib.blake2b(name.encode(), key=secret[:64], digest_size=12).hexdigest()
     return os.path.join(folder, f"pareto-arena-{os.getuid()}-{tag}")
 
