@@ -23,7 +23,8 @@ from scoring import Comparisons, fit_bradley_terry, rank
 from scoring.bradley_terry import assemble
 from scoring.clustered import (LEVERAGE_FLOOR, MAX_LEVERAGE, WORK_BUDGET, _adjust,
                                cluster_meat)
-from scoring.grouped import comparisons_by_group
+from scoring import grouped
+from scoring.grouped import _sort_in_place, comparisons_by_group
 from scoring.intervals import _active_rows, _bread_inverse
 from scoring.ties import TIE_MODELS
 
@@ -124,7 +125,11 @@ def columns(seed=1, tasks=("recolor", "style", "text_edit"), n=4000):
     return {"model_a": a, "model_b": b, "winner": w, "judge": v, "task": task, "check": check}
 
 
-def test_one_sort_cubes_equal_from_battles_on_each_task():
+@pytest.mark.parametrize("two_threads", [False, True])
+def test_one_sort_cubes_equal_from_battles_on_each_task(monkeypatch, two_threads):
+    if two_threads:                         # the two-thread sort of large files, on this file
+        monkeypatch.setattr(grouped, "PARALLEL_SORT_MIN", 2)
+        monkeypatch.setattr(grouped.os, "cpu_count", lambda: 2)
     cols = columns()
     keep = cols["check"] != "repeat"
     labels = ["recolor", "style", "text_edit", "absent"]
@@ -148,6 +153,18 @@ def test_one_sort_cubes_equal_from_battles_on_each_task():
                                           voter=cols["judge"], group=np.zeros(len(group), int),
                                           n_groups=1)
     assert only is whole and whole.digest() == reference(np.ones(len(group), bool)).digest()
+
+
+@pytest.mark.parametrize("n", [2, 3, 1001, 4096])
+def test_two_thread_sort_equals_numpy_sort(monkeypatch, n):
+    monkeypatch.setattr(grouped, "PARALLEL_SORT_MIN", 2)
+    monkeypatch.setattr(grouped.os, "cpu_count", lambda: 2)
+    rng = np.random.default_rng(n)
+    for key in (rng.integers(0, 1 << 40, n), rng.integers(0, 3, n), np.full(n, 7),
+                np.arange(n)[::-1].copy()):
+        want = np.sort(key)
+        _sort_in_place(key)
+        assert np.array_equal(key, want)
 
 
 def rank_cli(path, *extra):
