@@ -130,29 +130,58 @@ def _warm_for(path: str) -> None:
         warm_heap(min(votes * WARM_BYTES_PER_VOTE, memory // 8))
 
 
+class _ReadAhead:
+    """:func:`arena.files.battles.read_battle_table` on a thread of its own, started before the
+    ranking code is imported (the Parquet reader releases the GIL); :meth:`table` waits for it
+    and raises what reading raised."""
+
+    def __init__(self, path: str, ordered: bool):
+        import threading
+
+        self._table = self._error = None
+        self._thread = threading.Thread(target=self._read, args=(path, ordered), name="read",
+                                        daemon=True)
+        self._thread.start()
+
+    def _read(self, path: str, ordered: bool) -> None:
+        try:
+            from arena.files.battles import read_battle_table
+
+            self._table = read_battle_table(path, ordered=ordered)
+        except BaseException as exc:        # noqa: BLE001 - raised again by table()
+            self._error = exc
+
+    def table(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._table
+
+
 def run(args) -> int:
+    ordered = args.method == "elo"
+    if not args.metric:
+        if args.rounds < 2:
+            raise InputError("--rounds must be at least 2")
+        if ordered and args.intervals in ("sandwich", "hessian"):
+            raise InputError(f"--intervals {args.intervals} needs a likelihood: use bootstrap or none with --method elo")
+        if ordered and args.voters != "all":
+            raise InputError("--voters exclude or weighted needs --method bt")
+        if args.votes and args.campaign:
+            raise InputError("--campaign reads the database: leave out --votes")
     if reuse_freed_memory() and args.votes and not args.metric:
         _warm_for(args.votes)
     if args.metric:
         from arena.cli.metrics import run_rank_by_metric
 
         return run_rank_by_metric(args)
+    ahead = _ReadAhead(args.votes, ordered) if args.votes else None
     from arena.views.leaderboard import leaderboards
 
-    ordered = args.method == "elo"
-    if args.rounds < 2:
-        raise InputError("--rounds must be at least 2")
-    if ordered and args.intervals in ("sandwich", "hessian"):
-        raise InputError(f"--intervals {args.intervals} needs a likelihood: use bootstrap or none with --method elo")
-    if ordered and args.voters != "all":
-        raise InputError("--voters exclude or weighted needs --method bt")
-    if args.votes and args.campaign:
-        raise InputError("--campaign reads the database: leave out --votes")
-    if args.votes:
-        from arena.files.battles import read_battle_table
+    if ahead is not None:
         from arena.views.leaderboard import battle_cubes
 
-        table = read_battle_table(args.votes, ordered=ordered)
+        table = ahead.table()
         cubes = None if not ordered and args.voters == "all" \
             else battle_cubes(table, args.task, ordered=ordered)
     elif ordered:
