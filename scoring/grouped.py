@@ -38,7 +38,15 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     models, lc, left_at, rc, right_at = model_lookup(model_a, model_b)
     wc, choice_at = choice_lookup(winner, "winner")
     check_lengths(model_a=lc, model_b=rc, winner=wc, voter=voter, group=group, keep=keep)
-    vc, voter_at, vl = (None, None, None) if voter is None else factorize_lookup(voter, "voter")
+    voters = {}
+
+    def factorize_voters():                         # sorting the labels holds the GIL
+        vc, voter_at, vl = factorize_lookup(voter, "voter")
+        voters.update(vc=vc, at=voter_at, labels=np.array(vl, dtype=object))
+
+    # many votes on two cores: the voters are numbered on a thread while the key's other
+    # fields are gathered here (numpy's gathers release the GIL)
+    beside = None if voter is None or not _two_cores(len(lc)) else _Beside(factorize_voters)
     gc = None if group is None else np.asarray(group)
     if not overall:
         tagged_rows = np.zeros(len(lc), bool) if gc is None else gc >= 0
@@ -56,41 +64,42 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
     model_bits = max(m - 1, 1).bit_length()
     pair_bits = 2 * model_bits                       # (left, right) as bit fields: same order
     group_bits = n_groups.bit_length() if tagged else 0         # tags 0..n_groups (none)
-    n_voters = 0 if vc is None else len(vl)
-    voter_bits = max(n_voters - 1, 0).bit_length() if n else 0
-    if voter_bits + pair_bits + 2 + group_bits > 62:
-        raise ScoringError("too many voters and models to pack into one sort key")
     low = 2 + group_bits                            # bits under the right model
     key = np.take(left_at << (model_bits + low), lc)
     part = np.empty_like(key)
     key += np.take(right_at << low, rc, out=part)
     key += np.take(choice_at.astype(np.int64) << group_bits, wc, out=part)
-    if vc is not None:
-        at = np.arange(len(vl), dtype=np.int64) if voter_at is None else voter_at.astype(np.int64)
-        key += np.take(at << (pair_bits + low), vc, out=part)
     if tagged and gc is not None:                   # votes of no group (-1) tagged n_groups
         key += np.take(np.arange(n_groups + 1, dtype=np.int64), gc, out=part, mode="wrap")
     elif tagged:
         key += n_groups
+    if beside is not None:
+        beside.result()
+    elif voter is not None:
+        factorize_voters()
+    vc, labels = voters.get("vc"), voters.get("labels")
+    n_voters = 0 if vc is None else len(labels)
+    voter_bits = max(n_voters - 1, 0).bit_length() if n else 0
+    if voter_bits + pair_bits + 2 + group_bits > 62:
+        raise ScoringError("too many voters and models to pack into one sort key")
+    if vc is not None:
+        at = np.arange(n_voters, dtype=np.int64) if voters["at"] is None \
+            else voters["at"].astype(np.int64)
+        key += np.take(at << (pair_bits + low), vc, out=part)
     del part
     only = int(gc[0] if keep is None else gc[np.argmax(keep)]) if single else -1
     del lc, rc, wc, vc, gc                          # the sorted keys hold everything now
+    voters.pop("vc", None)
     if keep is not None:
         key = key[keep]
     if not overall:
         _no_self_pairs(key >> low, model_bits)
     _sort_in_place(key)
-    labels = None if vl is None else np.array(vl, dtype=object)
-    whole = _cube(key >> group_bits if tagged else key, models, labels, m, model_bits,
-                  check=True) if overall or single else None
-    if overall and on_cube is not None:
-        on_cube(-1, whole)
     cubes = [None] * n_groups
-    if single:
-        cubes[only] = whole
-        if on_cube is not None:
-            on_cube(only, whole)
-    elif tagged:
+    whole_out = threading.Event()                   # the overall cube is handed on first
+    failed = []                                     # ... and none if it could not be built
+
+    def build_groups():
         tags = (key & ((1 << group_bits) - 1)).astype(np.int16 if n_groups < 32767 else np.int32)
         order = np.argsort(tags, kind="stable")            # radix sort: each group stays sorted
         bounds = np.concatenate([[0], np.cumsum(np.bincount(tags, minlength=n_groups + 1))])
@@ -98,15 +107,67 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
             cubes[k] = _cube(key[order[bounds[k]:bounds[k + 1]]] >> group_bits, models, labels,
                              m, model_bits)
             if on_cube is not None:
+                whole_out.wait()
+                if failed:
+                    return
                 on_cube(k, cubes[k])
+
+    # many votes on two cores: the groups' cubes are built on a thread while this one builds
+    # the overall cube (the sorted keys are only read; numpy releases the GIL)
+    beside = _Beside(build_groups) if tagged and overall and _two_cores(len(key)) else None
+    try:
+        whole = _cube(key >> group_bits if tagged else key, models, labels, m, model_bits,
+                      check=True) if overall or single else None
+        if overall and on_cube is not None:
+            on_cube(-1, whole)
+    except BaseException:
+        failed.append(True)
+        raise
+    finally:
+        whole_out.set()
+        if beside is not None:
+            beside.join()
+    if beside is not None:
+        beside.result()
+    elif tagged:
+        build_groups()
+    if single:
+        cubes[only] = whole
+        if on_cube is not None:
+            on_cube(only, whole)
     for k in range(n_groups):
         if cubes[k] is None:
             cubes[k] = _cube(np.zeros(0, np.int64), models, labels, m, model_bits)
     return (whole if overall else None), cubes
 
 
-#: Keys from which :func:`_sort_in_place` sorts its two halves on two threads.
+#: Keys from which the sort (:func:`_sort_in_place`) and the cubes are split over two threads.
 PARALLEL_SORT_MIN = 1 << 20
+
+
+def _two_cores(n: int) -> bool:
+    """Whether work on ``n`` keys is split over two threads: a large array, two cores."""
+    return n >= PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2
+
+
+class _Beside(threading.Thread):
+    """``fn()`` on a daemon thread; :meth:`result` waits for it and raises what it raised."""
+
+    def __init__(self, fn):
+        super().__init__(name="cubes", daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:        # noqa: BLE001 - raised again by result()
+            self.error = exc
+
+    def result(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _sort_in_place(key):
@@ -116,11 +177,10 @@ def _sort_in_place(key):
     the keys before the upper half, then each half is sorted on a thread of its own (numpy's
     sort releases the GIL): the same sorted array as ``key.sort()``.
     """
-    n = len(key)
-    if n < PARALLEL_SORT_MIN or (os.cpu_count() or 1) < 2:
+    if not _two_cores(len(key)):
         key.sort()
         return
-    half = n // 2
+    half = len(key) // 2
     key.partition(half)
     upper = threading.Thread(target=key[half:].sort, name="sort", daemon=True)
     upper.start()
