@@ -1,4 +1,4 @@
-"""PostgreSQL connections: pinged only after an idle spell, replaced when the server dropped them, and a 503 (never a 500) for a request caught on one."""
+"""Database connection pools: LIFO, so sequential work stays on one connection; PostgreSQL connections pinged only after an idle spell, replaced when the server dropped them, and a 503 (never a 500) for a request caught on one."""
 from sqlalchemy import create_engine, text
 
 from arena.store.db import ping_when_idle
@@ -96,3 +96,26 @@ def test_a_request_on_a_connection_the_server_dropped_gets_503_and_the_next_one_
         assert answers[-1].json()["impression_id"] == first.json()["impression_id"]   # still open
     arena.engine.dispose()
     get_engine.cache_clear()
+
+
+def test_sequential_requests_keep_using_the_connection_returned_last(db_url):
+    """The pool is LIFO: after a burst opened several connections, one-at-a-time work keeps
+    taking the same one (round-robin made every SQLite request start on a connection whose
+    page cache another connection's write had just invalidated)."""
+    from arena.store.db import make_engine
+
+    engine = make_engine(db_url)
+    held = [engine.connect() for _ in range(3)]             # a burst: three connections
+    for conn in held:
+        conn.execute(text("SELECT 1"))
+    for conn in held:
+        conn.close()
+    seen = set()
+    for k in range(6):                                      # then requests one at a time
+        with engine.begin() as conn:
+            seen.add(id(conn.connection.dbapi_connection))
+            if k % 2:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS pool_probe (x INTEGER)"))
+                conn.execute(text("INSERT INTO pool_probe VALUES (:x)"), {"x": k})
+    assert len(seen) == 1
+    engine.dispose()

@@ -67,16 +67,26 @@ def sqlite_synchronous() -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """A new engine for ``url`` (default: ``$DATABASE_URL`` or the SQLite file) with tables made."""
+    """A new engine for ``url`` (default: ``$DATABASE_URL`` or the SQLite file) with tables made.
+
+    The pool hands out the connection returned last (LIFO), so sequential requests keep using
+    one connection: with SQLite in WAL mode a connection drops its whole page cache when
+    another connection has written since its last transaction, and the default round-robin
+    made every request re-read the pages it needed (about 26 ``pread`` calls per pair+vote
+    cycle against 1 with LIFO); on PostgreSQL the statements psycopg has prepared stay on the
+    connections in use, and the spare ones can idle out."""
     url = database_url(url)
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and ":memory:" not in url:
+        on_file = url.startswith("sqlite:///") and ":memory:" not in url
+        if on_file:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        lifo = {"pool_use_lifo": True} if on_file else {}       # in memory: no queued pool
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **lifo)
         _configure_sqlite(engine)
         bound_busy_waits(engine)
     else:
-        engine = create_engine(url, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True)
         ping_when_idle(engine)
     _create_tables(engine)
     add_missing_columns(engine)
