@@ -136,34 +136,6 @@ def _warm_for(path: str) -> None:
         warm_heap(min(size * WARM_BYTES_PER_FILE_BYTE, memory // 8))
 
 
-class _ReadAhead:
-    """:func:`arena.files.battles.read_battle_table` on a thread of its own, started before the
-    ranking code is imported (the Parquet reader releases the GIL); :meth:`table` waits for it
-    and raises what reading raised."""
-
-    def __init__(self, path: str, ordered: bool):
-        import threading
-
-        self._table = self._error = None
-        self._thread = threading.Thread(target=self._read, args=(path, ordered), name="read",
-                                        daemon=True)
-        self._thread.start()
-
-    def _read(self, path: str, ordered: bool) -> None:
-        try:
-            from arena.files.battles import read_battle_table
-
-            self._table = read_battle_table(path, ordered=ordered)
-        except BaseException as exc:        # noqa: BLE001 - raised again by table()
-            self._error = exc
-
-    def table(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._table
-
-
 def run(args) -> int:
     ordered = args.method == "elo"
     if not args.metric:
@@ -182,13 +154,21 @@ def run(args) -> int:
         from arena.cli.metrics import run_rank_by_metric
 
         return run_rank_by_metric(args)
-    ahead = _ReadAhead(args.votes, ordered) if args.votes else None
+    ahead = None
+    if args.votes:          # read on a thread while the ranking code imports (pyarrow's
+        from concurrent.futures import ThreadPoolExecutor     # reader releases the GIL)
+
+        from arena.files.battles import read_battle_table
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="read")
+        ahead = pool.submit(read_battle_table, args.votes, ordered=ordered)
+        pool.shutdown(wait=False)           # the read goes on; ahead.result() waits for it
     from arena.views.leaderboard import leaderboards
 
     if ahead is not None:
         from arena.views.leaderboard import battle_cubes
 
-        table = ahead.table()
+        table = ahead.result()
         cubes = None if not ordered and args.voters == "all" \
             else battle_cubes(table, args.task, ordered=ordered)
     elif ordered:
