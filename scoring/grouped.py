@@ -46,7 +46,8 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
 
     # many votes on two cores: the voters are numbered on a thread while the key's other
     # fields are gathered here (numpy's gathers release the GIL)
-    beside = None if voter is None or not _two_cores(len(lc)) else _Beside(factorize_voters)
+    beside = _Beside(factorize_voters, "voters") if voter is not None and _two_cores(len(lc)) \
+        else None
     gc = None if group is None else np.asarray(group)
     if not overall:
         tagged_rows = np.zeros(len(lc), bool) if gc is None else gc >= 0
@@ -114,7 +115,7 @@ def comparisons_by_group(model_a, model_b, winner, *, voter=None, group=None, n_
 
     # many votes on two cores: the groups' cubes are built on a thread while this one builds
     # the overall cube (the sorted keys are only read; numpy releases the GIL)
-    beside = _Beside(build_groups) if tagged and overall and _two_cores(len(key)) else None
+    beside = _Beside(build_groups, "cubes") if tagged and overall and _two_cores(len(key)) else None
     try:
         whole = _cube(key >> group_bits if tagged else key, models, labels, m, model_bits,
                       check=True) if overall or single else None
@@ -153,8 +154,8 @@ def _two_cores(n: int) -> bool:
 class _Beside(threading.Thread):
     """``fn()`` on a daemon thread; :meth:`result` waits for it and raises what it raised."""
 
-    def __init__(self, fn):
-        super().__init__(name="cubes", daemon=True)
+    def __init__(self, fn, name: str):
+        super().__init__(name=name, daemon=True)
         self.fn, self.error = fn, None
         self.start()
 
@@ -182,10 +183,9 @@ def _sort_in_place(key):
         return
     half = len(key) // 2
     key.partition(half)
-    upper = threading.Thread(target=key[half:].sort, name="sort", daemon=True)
-    upper.start()
+    upper = _Beside(key[half:].sort, "sort")
     key[:half].sort()
-    upper.join()
+    upper.result()
 
 
 def _no_self_pairs(cell, model_bits):
