@@ -8,6 +8,7 @@ imports no gradio, torch, diffusers or sqlalchemy.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from arena.cli import InputError
 from arena.cli.output import add_format_option, emit
@@ -85,13 +86,17 @@ def no_huge_pages() -> None:
         pass
 
 
-#: Heap bytes touched ahead per byte of a large Parquet vote file: about 200 a vote are used
-#: at the peak of ranking 1.7M votes in 5 tasks, from a file of about 12 bytes a vote.
-WARM_BYTES_PER_FILE_BYTE = 16
+#: Heap bytes touched ahead per byte of a large Parquet vote file, before its footer is read
+#: (a file of 12 bytes a vote needs about 200 a vote), and per vote once it is read (about 250
+#: bytes a vote are used at the peak of ranking 1.7M votes in 5 tasks).
+WARM_BYTES_PER_FILE_BYTE, WARM_BYTES_PER_VOTE = 16, 200
+#: The warming zeroes this much at a time, and stops early once told the real need.
+WARM_CHUNK = 16 << 20
 
 
-def warm_heap(nbytes: int) -> None:
-    """Fault ``nbytes`` of heap in on a thread of its own: malloc, zero, free.
+def warm_heap(nbytes: int) -> Callable[[int], None]:
+    """Fault up to ``nbytes`` of heap in on a thread of its own: malloc, zero, free. Returns
+    ``cap(n)``, which stops the warming at ``n`` bytes (once the real need is known).
 
     After :func:`reuse_freed_memory` a freed block stays in the heap, so the arrays made later
     land on pages already faulted in. The page faults (their cost is the kernel zeroing each
@@ -107,33 +112,51 @@ def warm_heap(nbytes: int) -> None:
     libc.malloc.argtypes = (ctypes.c_size_t,)
     libc.memset.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
     libc.free.argtypes = (ctypes.c_void_p,)
+    limit = [nbytes]
 
     def warm():
         block = libc.malloc(nbytes)
         if block:
-            libc.memset(block, 0, nbytes)
+            done = 0
+            while done < min(nbytes, limit[0]):
+                step = min(WARM_CHUNK, nbytes - done)
+                libc.memset(block + done, 0, step)
+                done += step
             libc.free(block)
 
     threading.Thread(target=warm, name="warm-heap", daemon=True).start()
+    return lambda n: limit.__setitem__(0, n)
 
 
-def _warm_for(path: str) -> None:
+def _warm_for(path: str) -> Callable[[int], None] | None:
     """:func:`warm_heap` for ranking a Parquet vote file of 1 MB or more (about 100,000
-    votes), sized from the file's length, at most an eighth of the machine's memory.
+    votes), at most an eighth of the machine's memory; returns its ``cap``.
 
-    Sized without reading the footer, so the warming starts before numpy and pyarrow are
-    imported (about 0.15 s, on one core) rather than after.
+    Sized first from the file's length, so the warming starts before numpy and pyarrow are
+    imported (about 0.15 s, on one core) rather than after; :func:`_cap_warming` then caps it
+    at what the file's rows need (a file with other wide columns is not a file of more votes).
     """
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != b"PAR1":
-                return
+                return None
             size = os.fstat(fh.fileno()).st_size
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):   # reading the file reports its problems
-        return
-    if size >= 1 << 20:
-        warm_heap(min(size * WARM_BYTES_PER_FILE_BYTE, memory // 8))
+        return None
+    if size < 1 << 20:
+        return None
+    return warm_heap(min(size * WARM_BYTES_PER_FILE_BYTE, memory // 8))
+
+
+def _cap_warming(cap: Callable[[int], None], path: str) -> None:
+    """Stop the warming at :data:`WARM_BYTES_PER_VOTE` per row of the Parquet footer."""
+    try:
+        import pyarrow.parquet as pq
+
+        cap(pq.read_metadata(path).num_rows * WARM_BYTES_PER_VOTE)
+    except Exception:           # noqa: BLE001 - reading the file reports its problems
+        cap(0)
 
 
 def run(args) -> int:
@@ -147,8 +170,8 @@ def run(args) -> int:
             raise InputError("--voters exclude or weighted needs --method bt")
         if args.votes and args.campaign:
             raise InputError("--campaign reads the database: leave out --votes")
-    if reuse_freed_memory() and args.votes and not args.metric:
-        _warm_for(args.votes)
+    cap = _warm_for(args.votes) if reuse_freed_memory() and args.votes and not args.metric \
+        else None
     no_huge_pages()
     if args.metric:
         from arena.cli.metrics import run_rank_by_metric
@@ -160,6 +183,8 @@ def run(args) -> int:
 
         from arena.files.battles import read_battle_table
 
+        if cap is not None:
+            _cap_warming(cap, args.votes)
         pool = ThreadPoolExecutor(1, thread_name_prefix="read")
         ahead = pool.submit(read_battle_table, args.votes, ordered=ordered)
         pool.shutdown(wait=False)           # the read goes on; ahead.result() waits for it
