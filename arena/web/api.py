@@ -77,9 +77,56 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+class VotePath:
+    """What ``GET /api/pair`` and ``POST /api/votes`` do, from the request's parts: shared by
+    their FastAPI routes (which the schema documents) and the plain-ASGI path that answers them
+    in a running server (:mod:`arena.web.hot_routes`). Errors are raised as ``HTTPException``."""
+
+    def __init__(self, arena: Arena, visitors: Visitors):
+        self.arena, self.visitors = arena, visitors
+
+    async def pair(self, peer: str | None, forwarded_for: str | None, cookie: str | None,
+                   task: str | None, https: bool) -> Response:
+        """The voter's open pair, or a new one; the first pair sets the identity cookie."""
+        arena, visitors = self.arena, self.visitors
+        address = visitors.address(peer, forwarded_for)
+        visitors.throttle(address)
+        known: list[tuple[str, bool]] = []         # the voter, kept if the work runs again
+
+        def work() -> tuple[str, bool, dict[str, Any]]:
+            checked = _check_task(arena, task, allow_any=True)
+            if not known:
+                known.append(visitors.voter(cookie, address))
+            voter, fresh = known[0]
+            return voter, fresh, _call(partial(issue_pair, registered=True), arena, checked, voter)
+
+        voter, fresh, body = await _offload(arena, work)
+        answer = _json(body)
+        if fresh:
+            visitors.set_cookie(answer, voter, https)
+        return answer
+
+    async def vote(self, peer: str | None, forwarded_for: str | None, raw: bytes) -> Response:
+        """Vote on an impression (or skip it); a retry returns the first answer."""
+        self.visitors.throttle(self.visitors.address(peer, forwarded_for))
+        body = json_object(raw)
+        args = (self.arena, body.get("impression_id"), body.get("token"))
+        if body.get("choice") == "skip":
+            answer, created = await _offload(self.arena, _call, record_skip, *args)
+        else:
+            answer, created = await _offload(self.arena, _call, record_vote, *args,
+                                             body.get("choice"), body.get("duration_ms"))
+        return _json(answer, 201 if created else 200)
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
     """Routes bound to one arena."""
     router = APIRouter()
+    votes = VotePath(arena, visitors)
 
     @router.get("/api/tasks")
     def tasks() -> dict[str, Any]:
@@ -90,38 +137,16 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
         200: {"description": "The pair", "content": {"application/json": {}}}, **errors(404, 422, 429)})
     async def pair(request: Request, task: str | None = None) -> Response:
         """The voter's open pair, or a new one; the first pair sets the identity cookie."""
-        address = visitors.address_of(request)
-        visitors.throttle(address)
-
-        known: list[tuple[str, bool]] = []         # the voter, kept if the work runs again
-
-        def work() -> tuple[str, bool, dict[str, Any]]:
-            checked = _check_task(arena, task, allow_any=True)
-            if not known:
-                known.append(visitors.voter(request.cookies.get(COOKIE), address))
-            voter, fresh = known[0]
-            return voter, fresh, _call(partial(issue_pair, registered=True), arena, checked, voter)
-
-        voter, fresh, body = await _offload(arena, work)
-        answer = _json(body)
-        if fresh:
-            visitors.set_cookie(answer, voter, request.url.scheme == "https")
-        return answer
+        return await votes.pair(_peer(request), request.headers.get("x-forwarded-for"),
+                                request.cookies.get(COOKIE), task, request.url.scheme == "https")
 
     @router.post("/api/votes", status_code=201, openapi_extra=json_body(VOTE_BODY),
                  responses={200: {"description": "The stored vote again (a retry)"},
                             **errors(403, 404, 409, 413, 415, 422, 429)})
     async def vote(request: Request) -> Response:
         """Vote on an impression (or skip it); a retry returns the first answer."""
-        visitors.throttle(visitors.address_of(request))
-        body = json_object(await request.body())
-        args = (arena, body.get("impression_id"), body.get("token"))
-        if body.get("choice") == "skip":
-            answer, created = await _offload(arena, _call, record_skip, *args)
-        else:
-            answer, created = await _offload(arena, _call, record_vote, *args, body.get("choice"),
-                                             body.get("duration_ms"))
-        return _json(answer, 201 if created else 200)
+        return await votes.vote(_peer(request), request.headers.get("x-forwarded-for"),
+                                await request.body())
 
     @router.get("/api/leaderboard", responses=errors(404, 422))
     def leaderboard(task: str | None = None,

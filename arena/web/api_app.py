@@ -13,15 +13,17 @@ seats and the signing secret live there, and each process's caches check it
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from arena.context import Arena
 from arena.web import contract
-from arena.web.api import build_router
+from arena.web.api import VotePath, build_router
 from arena.web.contract import method_guards
 from arena.web.guards import BodyGuard
+from arena.web.hot_routes import HotRoutes
 from arena.web.live_routes import build_live_router
 from arena.web.visitors import Visitors
 
@@ -29,12 +31,18 @@ from arena.web.visitors import Visitors
 API_PREFIXES = ("/api/", "/media/", "/live", "/live-assets/")
 
 
-def add_cors(app: FastAPI) -> None:
-    """Same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites (comma-separated):
-    without this, the mounted Gradio app would answer cross-origin requests with credentials."""
+def cors_options() -> dict[str, Any]:
+    """The CORS policy: same-origin only, unless ARENA_ALLOWED_ORIGINS lists other sites
+    (comma-separated)."""
     origins = [o.strip() for o in os.environ.get("ARENA_ALLOWED_ORIGINS", "").split(",") if o.strip()]
-    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                       allow_headers=["content-type"])
+    return {"allow_origins": origins, "allow_methods": ["GET", "POST"],
+            "allow_headers": ["content-type"]}
+
+
+def add_cors(app: FastAPI) -> None:
+    """:func:`cors_options` as middleware: without it, the mounted Gradio app would answer
+    cross-origin requests with credentials."""
+    app.add_middleware(CORSMiddleware, **cors_options())
 
 
 def telemetry_config() -> dict[str, bool] | None:
@@ -46,21 +54,23 @@ def telemetry_config() -> dict[str, bool] | None:
     return {"tracing": False, "metrics": False, "logs": False}
 
 
-def build_api(arena: Arena, visitors: Visitors) -> FastAPI:
-    """The API, media and live routes of one arena, with their guards and error contract."""
+def build_api(arena: Arena, visitors: Visitors) -> HotRoutes:
+    """The API, media and live routes of one arena, with their guards and error contract; the
+    pair and vote routes answered in plain ASGI (:mod:`arena.web.hot_routes`)."""
     api = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json",
                   telemetry=telemetry_config())
     routers = (build_router(arena, visitors), build_live_router(arena, visitors))
     for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
         api.include_router(router)
     contract.install(api)
-    if os.environ.get("ARENA_ALLOWED_ORIGINS", "").strip():
+    cross_site = bool(os.environ.get("ARENA_ALLOWED_ORIGINS", "").strip())
+    if cross_site:
         add_cors(api)
     api.add_middleware(BodyGuard)
-    return api
+    return HotRoutes(api, VotePath(arena, visitors), cors_options() if cross_site else None)
 
 
-def make() -> FastAPI:
+def make() -> HotRoutes:
     """The app factory of one worker process: the arena of ``$DATABASE_URL``."""
     arena = Arena.open()
     return build_api(arena, Visitors(arena))

@@ -85,7 +85,7 @@ def method_guards(*routers: APIRouter) -> APIRouter:
     return router
 
 
-async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """503 with ``Retry-After`` when the database cannot answer (a PostgreSQL restart or a
     dropped connection, a SQLite file locked past its busy timeout): nothing was acknowledged,
     and a retry of a vote is safe (one vote per impression)."""
@@ -93,7 +93,7 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
                         status_code=503, headers={"Retry-After": "1"})
 
 
-def _database_errors() -> tuple[type[Exception], ...]:
+def database_errors() -> tuple[type[Exception], ...]:
     import sqlite3
 
     from sqlalchemy.exc import InterfaceError, OperationalError
@@ -110,8 +110,8 @@ def install(app: FastAPI) -> None:
     """One error shape for malformed parameters and for a database that cannot answer, and a
     schema that says so everywhere."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for kind in _database_errors():
-        app.add_exception_handler(kind, _database_unavailable)
+    for kind in database_errors():
+        app.add_exception_handler(kind, database_unavailable)
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema:

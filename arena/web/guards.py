@@ -39,27 +39,8 @@ class BodyGuard:
                 or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await self._refuse(send, 413, f"request body larger than {self.max_body} bytes")
-            return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await self._refuse(send, 413, f"request body larger than {self.max_body} bytes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if body.strip() and kind not in JSON_TYPES:
-            await self._refuse(send, 415, "request body must be JSON (Content-Type: application/json)")
+        body = await read_body(scope, receive, send, self.max_body)
+        if body is None:
             return
         sent = False
 
@@ -72,11 +53,39 @@ class BodyGuard:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _refuse(send: Any, status: int, detail: str) -> None:
-        start, body = _reply(status, detail)
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
+
+async def read_body(scope: dict, receive: Any, send: Any, max_body: int = MAX_BODY) -> bytes | None:
+    """The request's body, read as :class:`BodyGuard` allows it; ``None`` when the request
+    was refused here (413, 415; the answer is sent) or the client went away."""
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length")
+    if length is not None and (not length.isdigit() or int(length) > max_body):
+        await _refuse(send, 413, f"request body larger than {max_body} bytes")
+        return None
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body:
+            await _refuse(send, 413, f"request body larger than {max_body} bytes")
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if body.strip() and kind not in JSON_TYPES:
+        await _refuse(send, 415, "request body must be JSON (Content-Type: application/json)")
+        return None
+    return body
+
+
+async def _refuse(send: Any, status: int, detail: str) -> None:
+    start, body = _reply(status, detail)
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
 
 
 def json_depth(raw: bytes) -> int:
