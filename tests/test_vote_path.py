@@ -116,3 +116,19 @@ def test_sampler_shows_every_pair_and_both_sides(arena):
         seen.add((choice.left_model_id, choice.right_model_id))
         assert 0 < choice.propensity <= 0.5
     assert len(seen) == 6  # 3 models: 3 pairs x 2 sides
+
+
+def test_the_kept_key_hmac_matches_the_standard_library():
+    """arena.collect.mac gives hmac.digest's bytes for keys shorter and longer than a block."""
+    import hmac as std
+    import random
+
+    from arena.collect.mac import hmac_sha256
+
+    rng = random.Random(7)
+    for length in (0, 1, 31, 32, 63, 64, 65, 100, 200):
+        key = rng.randbytes(length)
+        for size in (0, 5, 64, 300):
+            msg = rng.randbytes(size)
+            assert hmac_sha256(key, msg) == std.digest(key, msg, "sha256")
+            assert hmac_sha256(key, msg) == std.digest(key, msg, "sha256")      # kept states reused

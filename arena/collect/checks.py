@@ -24,13 +24,13 @@ A check's ``propensity`` is the probability of that presentation under the check
 """
 from __future__ import annotations
 
-import hmac
 import threading
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.engine import Engine
 
+from arena.collect.mac import hmac_sha256
 from arena.collect.sampling import PairChoice
 from arena.store.schema import Impression, Item, Model, Output, Vote
 
@@ -52,7 +52,7 @@ class CheckChoice(PairChoice):
 
 
 def _uniform(secret: bytes, voter_id: str, n: int, salt: str) -> float:
-    digest = hmac.digest(secret, f"{salt}:{voter_id}:{n}".encode(), "sha256")
+    digest = hmac_sha256(secret, f"{salt}:{voter_id}:{n}".encode())
     return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from sqlalchemy import func, select, text
 
+from arena.collect.mac import hmac_sha256
 from arena.store.db import insert_ignore, write_lock, write_transaction
 from arena.store.schema import VOTER_KINDS, Voter, utcnow
 
@@ -47,7 +48,7 @@ def new_id(prefix: str = "v") -> str:
 
 
 def _mac(secret: bytes, voter_id: str, purpose: str) -> str:
-    return hmac.digest(derive(secret, purpose), voter_id.encode(), "sha256").hex()[:_MAC_CHARS]
+    return hmac_sha256(derive(secret, purpose), voter_id.encode()).hex()[:_MAC_CHARS]
 
 
 def cookie_value(secret: bytes, voter_id: str, purpose: str = "voter-cookie") -> str:
@@ -78,7 +79,7 @@ def address_hash(secret: bytes, address: str | None) -> str | None:
 
 @lru_cache(maxsize=65536)
 def _address_hash(key: bytes, address: str) -> str:
-    return hmac.digest(key, address.encode("utf-8", "replace"), "sha256").hex()[:32]
+    return hmac_sha256(key, address.encode("utf-8", "replace")).hex()[:32]
 
 
 def register(engine, voter_id: str, kind: str = "public", address: str | None = None) -> bool:

@@ -21,6 +21,7 @@ import struct
 import zlib
 
 from arena.collect.identity import derive
+from arena.collect.mac import hmac_sha256
 
 SLOTS = {"source": b"s", "left": b"l", "right": b"r"}
 _HEAD = struct.Struct(">cQcB")       # scope ('i' impression, 'r' live round), id, slot, length
@@ -31,7 +32,7 @@ PREFIX = "/media/"
 def _keystream(key: bytes, head: bytes, n: int) -> bytes:
     out, block = b"", 0
     while len(out) < n:
-        out += hmac.digest(key, head + block.to_bytes(4, "big"), "sha256")
+        out += hmac_sha256(key, head + block.to_bytes(4, "big"))
         block += 1
     return out[:n]
 
@@ -47,7 +48,7 @@ def image_url(secret: bytes, scope: str, owner_id: int, slot: str, name: str) ->
         raise ValueError("stored image names are at most 255 bytes")
     head = _HEAD.pack(scope.encode(), owner_id, SLOTS[slot], len(raw))
     body = _xor(raw, _keystream(derive(secret, "image-name"), head[:10], len(raw)))
-    mac = hmac.digest(derive(secret, "image-mac"), head + body, "sha256")[:_MAC]
+    mac = hmac_sha256(derive(secret, "image-mac"), head + body)[:_MAC]
     return PREFIX + base64.urlsafe_b64encode(head + body + mac).decode().rstrip("=")
 
 
@@ -64,7 +65,7 @@ def stored_name(secret: bytes, token: str) -> str | None:
     head, body, mac = data[:_HEAD.size], data[_HEAD.size:-_MAC], data[-_MAC:]
     if len(body) != head[-1]:
         return None
-    want = hmac.digest(derive(secret, "image-mac"), head + body, "sha256")[:_MAC]
+    want = hmac_sha256(derive(secret, "image-mac"), head + body)[:_MAC]
     if not hmac.compare_digest(want, mac):
         return None
     raw = _xor(body, _keystream(derive(secret, "image-name"), head[:10], len(body)))

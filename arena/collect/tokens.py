@@ -11,6 +11,7 @@ import secrets
 
 from sqlalchemy.engine import Engine
 
+from arena.collect.mac import hmac_sha256
 from arena.store.db import stored_setting
 
 _SECRET_KEY = "token_secret"
@@ -31,7 +32,7 @@ def new_nonce() -> str:
 def sign(secret: bytes, impression_id: int, nonce: str) -> str:
     """The token that proves the holder was shown impression ``impression_id``."""
     msg = f"{impression_id}.{nonce}".encode()
-    return hmac.digest(secret, msg, "sha256").hex()[:40]
+    return hmac_sha256(secret, msg).hex()[:40]
 
 
 def verify(secret: bytes, impression_id: int, nonce: str, token: str) -> bool:
