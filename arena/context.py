@@ -14,7 +14,7 @@ from arena.collect.tokens import load_secret
 from arena.store.config import database_url, media_root
 from arena.store.db import get_engine, stored_setting
 from arena.store.media import MediaStore
-from arena.views.cache import BoardCache
+from arena.views.cache import BoardCache, CatalogueCache
 
 
 @dataclass
@@ -50,3 +50,8 @@ class Arena:
     @cached_property
     def boards(self) -> BoardCache:
         return BoardCache(self.engine)
+
+    @cached_property
+    def catalogue(self) -> CatalogueCache:
+        """What depends on the catalogue alone (the task list), kept until it changes."""
+        return CatalogueCache(self.engine)

@@ -117,3 +117,42 @@ def test_a_board_is_not_refitted_sooner_than_its_spacing_after_a_vote(arena):
     assert eager.get("k", fit) == {"fit": 3}
     vote(arena, voter="voter-cache-02")
     assert eager.get("k", fit) == {"fit": 4}               # no spacing: every vote refits
+
+
+
+def test_the_task_list_is_kept_until_the_catalogue_changes(arena):
+    """tasks_of answers from memory while tasks, items and outputs are unchanged (votes do not
+    matter), and at once shows a new task, a new item without outputs and a new output."""
+    from sqlalchemy import event
+    from toy_catalog import solid
+
+    from arena.store.catalog import add_item, ensure_task
+    from arena.views.cached import tasks_of
+
+    make_toy_catalog(arena)
+    statements: list[str] = []
+
+    def seen(conn, cursor, sql, *rest):
+        statements.append(sql)
+
+    def counts() -> dict[str, tuple[int, int]]:
+        return {t.name: (t.items, t.models) for t in tasks_of(arena)}
+
+    event.listen(arena.engine, "before_cursor_execute", seen)
+    try:
+        assert counts() == {"recolor": (4, 3)}
+        vote(arena)
+        statements.clear()
+        for _ in range(5):
+            assert counts() == {"recolor": (4, 3)}
+        assert len(statements) == 5                          # the version query, nothing else
+        assert not any("GROUP BY" in sql.upper() for sql in statements)
+        ensure_task(arena.engine, "text_edit")
+        assert counts() == {"recolor": (4, 3), "text_edit": (0, 0)}
+        add_item(arena.engine, arena.media, key="recolor-new", task="recolor",
+                 instruction="Make it green", source=solid((0, 200, 0)))
+        assert counts()["recolor"] == (5, 3)
+        make_toy_catalog(arena, task="text_edit", models=("delta",), items=1)
+        assert counts()["text_edit"] == (1, 1)
+    finally:
+        event.remove(arena.engine, "before_cursor_execute", seen)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Hashable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from arena.store.schema import Output, Vote
+from arena.store.schema import Item, Output, Task, Vote
 
 #: A result stays served after new votes for this many times the seconds its fit took
 #: (``$ARENA_BOARD_REFIT_SPACING``; 0: refit on the first read after every vote).
@@ -104,3 +104,35 @@ class BoardCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class CatalogueCache:
+    """Results that depend on the catalogue alone (tasks, items, outputs; never on votes),
+    kept while the number of tasks and the highest item and output ids are unchanged (one
+    query of indexed aggregates per read) and for at most ``ttl_s`` seconds (a row removed or
+    edited in place). A result is shared between callers: treat it as read-only."""
+
+    def __init__(self, engine: Engine, *, ttl_s: float = 60.0):
+        self.engine, self.ttl_s = engine, ttl_s
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, tuple[tuple[int, int, int], float, Any]] = {}
+
+    def version(self) -> tuple[int, int, int]:
+        with self.engine.connect() as conn:
+            tasks, items, outputs = conn.execute(select(
+                select(func.count()).select_from(Task.__table__).scalar_subquery(),
+                select(func.max(Item.__table__.c.id)).scalar_subquery(),
+                select(func.max(Output.__table__.c.id)).scalar_subquery())).one()
+        return int(tasks or 0), int(items or 0), int(outputs or 0)
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The result for ``key`` of this catalogue, else ``compute()`` (one caller at a time
+        computes, so a crowd of readers costs one computation)."""
+        version, now = self.version(), time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == version and now - hit[1] < self.ttl_s:
+                return hit[2]
+            value = compute()
+            self._entries[key] = (version, now, value)
+        return value

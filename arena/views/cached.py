@@ -6,13 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from arena.context import Arena
-from arena.store.catalog import model_stats
+from arena.store.catalog import TaskSummary, model_stats, task_summaries
 from arena.views.cubes import db_cubes
 from arena.views.leaderboard import leaderboards
 from arena.views.pareto import db_costs, pareto_json
 from arena.views.voters import NoVotersError, voter_leaderboards, voters_overview
 from scoring.errors import ScoringError
 from scoring.leaderboard import position_bias_flag
+
+
+def tasks_of(arena: Arena) -> list[TaskSummary]:
+    """:func:`arena.store.catalog.task_summaries`, computed again when the catalogue changes."""
+    return arena.catalogue.get(("tasks",), lambda: task_summaries(arena.engine))
 
 
 def stats_of(arena: Arena) -> list[dict[str, Any]]:

@@ -21,9 +21,8 @@ from arena.collect.image_links import jitter_png, stored_name
 from arena.collect.sampling import NoPairError
 from arena.collect.voting import VoteError, issue_pair, record_skip, record_vote
 from arena.context import Arena
-from arena.store.catalog import task_summaries
 from arena.store.inline_writes import WriterBusy, inline_writes, worth_trying
-from arena.views.cached import boards_of, pareto_of
+from arena.views.cached import boards_of, pareto_of, tasks_of
 from arena.views.leaderboard import OVERALL
 from arena.web.contract import PNG, VOTE_BODY, errors, json_body
 from arena.web.guards import json_object
@@ -130,8 +129,9 @@ def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
 
     @router.get("/api/tasks")
     def tasks() -> dict[str, Any]:
+        """Every task with its number of items and of models with outputs."""
         return {"tasks": [{"name": t.name, "description": t.description, "items": t.items,
-                           "models": t.models} for t in task_summaries(arena.engine)]}
+                           "models": t.models} for t in tasks_of(arena)]}
 
     @router.get("/api/pair", response_class=Response, responses={
         200: {"description": "The pair", "content": {"application/json": {}}}, **errors(404, 422, 429)})
