@@ -178,3 +178,55 @@ def test_the_hot_path_keeps_the_cors_policy(tmp_path, monkeypatch, origin, allow
     assert answer.headers.get("access-control-allow-origin") == plain_answer.headers.get(
         "access-control-allow-origin") == (origin if allowed else None)
     assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+def _raw_post(app, body_parts: list[bytes], *, disconnect: bool = False) -> list[dict]:
+    """POST /api/votes with the body in ``body_parts`` (a chunked upload); the messages sent."""
+    messages = [{"type": "http.request", "body": part, "more_body": True} for part in body_parts]
+    messages[-1]["more_body"] = False
+    if disconnect:
+        messages[-1] = {"type": "http.disconnect"}
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/votes", "raw_path": b"/api/votes", "query_string": b"",
+             "root_path": "", "client": ("192.0.2.1", 5000), "server": ("arena.test", 80),
+             "headers": [(b"host", b"arena.test"), (b"content-type", b"application/json"),
+                         (b"transfer-encoding", b"chunked")]}
+    _run(app(scope, receive, send))
+    return sent
+
+
+def test_a_chunked_vote_is_read_whole_and_a_vanished_client_stores_nothing(arena):
+    from sqlalchemy import func, select
+
+    from arena.store.schema import Vote
+
+    make_toy_catalog(arena)
+    hot, _ = _stacks(arena)
+
+    async def pair():
+        transport = httpx.ASGITransport(app=hot, client=("192.0.2.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://arena.test") as client:
+            return (await client.get("/api/pair")).json()
+
+    def votes() -> int:
+        with arena.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(Vote.__table__)).scalar_one()
+
+    first = _run(pair())
+    raw = json.dumps({"impression_id": first["impression_id"], "token": first["token"],
+                      "choice": "right"}).encode()
+    assert _raw_post(hot, [raw[:10], raw[10:30]], disconnect=True) == []     # gone mid-body
+    assert votes() == 0
+    sent = _raw_post(hot, [raw[:10], raw[10:30], raw[30:]])
+    assert sent[0]["status"] == 201 and json.loads(sent[1]["body"])["choice"] == "right"
+    assert votes() == 1
+    big = _raw_post(hot, [b"{" + b" " * 40_000, b" " * 40_000 + b"}"])          # no length given
+    assert big[0]["status"] == 413
