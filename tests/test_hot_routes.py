@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -91,7 +92,9 @@ async def _script(app, base: str) -> list[tuple]:
 
 
 def _run(coroutine):
-    return asyncio.run(coroutine)
+    """``asyncio.run`` on a thread of its own (an earlier test may leave this thread a loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _arena(db_url: str, tmp_path, name: str) -> Arena:
