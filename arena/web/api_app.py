@@ -1,7 +1,8 @@
 """The lean ASGI app: the HTTP API, image links and live rooms, without the Gradio pages.
 
 Every request of the vote path and of a live room goes here (:class:`arena.web.server.Dispatch`
-sends it past the pages' middleware). On its own it is what each worker process serves under
+sends it past the pages' middleware), and the pair and vote routes are answered before FastAPI's
+own stack (:mod:`arena.web.hot_routes`). On its own it is what each worker process serves under
 ``python app.py --workers N``, or under any ASGI process manager::
 
     uvicorn --factory arena.web.api_app:make --workers 4 --port 7861 --http httptools --loop uvloop
