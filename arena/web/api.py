@@ -122,10 +122,10 @@ def _peer(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def build_router(arena: Arena, visitors: Visitors) -> APIRouter:
-    """Routes bound to one arena."""
+def build_router(votes: VotePath) -> APIRouter:
+    """Routes bound to one arena (the arena and visitors of ``votes``)."""
     router = APIRouter()
-    votes = VotePath(arena, visitors)
+    arena = votes.arena
 
     @router.get("/api/tasks")
     def tasks() -> dict[str, Any]:

@@ -60,7 +60,8 @@ def build_api(arena: Arena, visitors: Visitors) -> HotRoutes:
     pair and vote routes answered in plain ASGI (:mod:`arena.web.hot_routes`)."""
     api = FastAPI(title="Pareto Arena", docs_url="/api/docs", openapi_url="/api/openapi.json",
                   telemetry=telemetry_config())
-    routers = (build_router(arena, visitors), build_live_router(arena, visitors))
+    votes = VotePath(arena, visitors)
+    routers = (build_router(votes), build_live_router(arena, visitors))
     for router in (*routers, method_guards(*routers)):   # then 405s and /api/ 404s
         api.include_router(router)
     contract.install(api)
@@ -68,7 +69,7 @@ def build_api(arena: Arena, visitors: Visitors) -> HotRoutes:
     if cross_site:
         add_cors(api)
     api.add_middleware(BodyGuard)
-    return HotRoutes(api, VotePath(arena, visitors), cors_options() if cross_site else None)
+    return HotRoutes(api, votes, cors_options() if cross_site else None)
 
 
 def make() -> HotRoutes:
