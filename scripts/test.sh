@@ -23,4 +23,9 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
-exec "$venv/bin/python" -m pytest "$@"
+# one pytest worker per core, at most 4 ($ARENA_TEST_WORKERS; `-n 0` in the arguments runs in
+# this process): each worker has its own PostgreSQL database, demo server and temporary files
+workers=${ARENA_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+[ "$workers" -le 4 ] 2>/dev/null || workers=4
+[ "$workers" -gt 1 ] || workers=0
+exec "$venv/bin/python" -m pytest -n "$workers" "$@"
