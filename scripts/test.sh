@@ -24,8 +24,9 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
 # one pytest worker per core, at most 4 ($ARENA_TEST_WORKERS; `-n 0` in the arguments runs in
-# this process): each worker has its own PostgreSQL database, demo server and temporary files
-workers=${ARENA_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+# this process): each worker has its own PostgreSQL database, demo server and temporary
+# files. nproc would count OMP_NUM_THREADS as the cores, so it is left out of nproc's view.
+workers=${ARENA_TEST_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)}
 [ "$workers" -le 4 ] 2>/dev/null || workers=4
 [ "$workers" -gt 1 ] || workers=0
 exec "$venv/bin/python" -m pytest -n "$workers" "$@"
