@@ -28,5 +28,8 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE
 # files. nproc would count OMP_NUM_THREADS as the cores, so it is left out of nproc's view.
 workers=${ARENA_TEST_WORKERS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)}
 [ "$workers" -le 4 ] 2>/dev/null || workers=4
-[ "$workers" -gt 1 ] || workers=0
-exec "$venv/bin/python" -m pytest -n "$workers" "$@"
+# a test file's tests stay on one worker, in order (module fixtures such as the Ray cluster
+# start once)
+dist=(-n "$workers" --dist loadfile)
+[ "$workers" -gt 1 ] || dist=(-n 0)
+exec "$venv/bin/python" -m pytest "${dist[@]}" "$@"
