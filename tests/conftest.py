@@ -55,7 +55,8 @@ def postgres_url():
 def db_url(request, tmp_path):
     """Each database the arena supports: a SQLite file and a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'arena.db'}"
+        yield f"sqlite:///{tmp_path / 'arena.db'}"
+        return
     url = request.getfixturevalue("postgres_url")
     from sqlalchemy import create_engine
     from sqlmodel import SQLModel
@@ -68,7 +69,9 @@ def db_url(request, tmp_path):
     from arena.store.db import get_engine
 
     get_engine.cache_clear()
-    return url
+    yield url
+    get_engine(url).dispose()       # its pooled connections closed now, not when collected
+    get_engine.cache_clear()
 
 
 @pytest.fixture

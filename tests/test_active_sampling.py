@@ -301,7 +301,7 @@ def test_the_only_pair_there_is_is_shown_again(arena):
 
 
 def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch):
-    import arena.collect.voting as voting
+    import arena.collect.issuing as issuing
     from arena.collect.checks import CheckChoice
 
     make_toy_catalog(arena, models=("alpha", "beta"), items=2)
@@ -312,7 +312,7 @@ def test_a_planted_gold_pair_that_equals_the_last_pair_waits(arena, monkeypatch)
                        right_output_id=shown.left_output_id, left_model_id=shown.right_model_id,
                        right_model_id=shown.left_model_id, sampler="check-gold", propensity=0.01,
                        check_kind="gold")
-    monkeypatch.setattr(voting, "plan_check", lambda *a, **k: gold)
+    monkeypatch.setattr(issuing, "plan_check", lambda *a, **k: gold)
     second = issue_pair(arena, "recolor", "voter-goldgap-01", hold=False)
     third = issue_pair(arena, "recolor", "voter-goldgap-01", hold=False)
     with session(arena.engine) as s:

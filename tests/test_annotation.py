@@ -16,7 +16,7 @@ from sqlmodel import select
 from toy_catalog import gold_catalog, make_toy_catalog
 
 from arena.collect import annotation as an
-from arena.collect import annotator_links, checks, tokens, voting
+from arena.collect import annotator_links, checks, issuing, tokens, voting
 from arena.store.catalog import ensure_task
 from arena.store.db import make_engine, session
 from arena.store.schema import Assignment, Impression, Model, Vote, Voter
@@ -167,7 +167,7 @@ def test_progress_reports_agreement_on_planted_checks(arena, monkeypatch):
     monkeypatch.setenv("ARENA_SECRET", "annotation-test-secret")  # which impressions are checks
     gold_catalog(arena)
     # Plant checks far more often than usual, so a short queue has some of each.
-    monkeypatch.setattr(voting, "plan_check", functools.partial(checks.plan_check, repeat_rate=0.4,
+    monkeypatch.setattr(issuing, "plan_check", functools.partial(checks.plan_check, repeat_rate=0.4,
                                                                 gold_rate=0.4))
     with session(arena.engine) as s:
         kinds = {m.id: m.kind for m in s.exec(select(Model)).all()}

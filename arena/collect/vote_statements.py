@@ -3,17 +3,18 @@
 On PostgreSQL every statement is a network round trip, and each costs the server process some
 60-100 µs of driver work besides; so there a vote is claimed and stored by one statement in its
 own transaction (:data:`CLAIM_AND_VOTE`: a data-modifying ``WITH``; PostgreSQL manual, 7.8.4),
-where SQLite takes an insert and an update inside its write lock. (The voter's lock and its
-latest impression stay two statements: in READ COMMITTED a statement that waits for a row lock
-keeps the snapshot it started with, so a join would miss the pair a racing request just
-opened.)
+where SQLite takes an insert and an update inside its write lock; a new pair is one insert
+that a partial unique index may refuse (:mod:`arena.collect.issuing`). (Where that index is
+missing, the voter's row lock and its latest impression stay two statements: in READ
+COMMITTED a statement that waits for a row lock keeps the snapshot it started with, so a join
+would miss the pair a racing request just opened.)
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, cast, insert, or_, select, update
+from sqlalchemy import bindparam, cast, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arena.store.db import insert_ignore
@@ -36,7 +37,10 @@ VOTE = ("impression_id", "voter_id", "task", "left_model_id", "right_model_id", 
 LATEST = Prepared(select(*FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None))
                   .order_by(_I.id.desc()).limit(1))
 BY_ID = Prepared(select(*FIELDS).where(_I.id == bindparam("impression")))
-INSERT = Prepared(insert(_IMP).returning(_I.id), keys=NEW)
+#: The voter's open held pair, the one the partial unique index allows (:mod:`.issuing`).
+OPEN_HELD = Prepared(select(*FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None),
+                                           _I.expires_at.isnot(None), _I.ended.is_(None))
+                     .order_by(_I.id.desc()).limit(1))
 LOCK_VOTER = Prepared(select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
                       .with_for_update())
 MARK = Prepared(update(_IMP).where(_I.id == bindparam("impression"), _I.ended.is_(None))
@@ -59,6 +63,13 @@ def _claim_and_vote() -> Prepared:
 
 
 CLAIM_AND_VOTE = _claim_and_vote()
+
+
+@lru_cache(maxsize=4)
+def insert_impression(engine: Any) -> Prepared:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` into impressions (no row: the voter
+    holds an open pair already), built once per engine."""
+    return Prepared(insert_ignore(engine, _IMP).returning(_I.id), keys=NEW)
 
 
 @lru_cache(maxsize=4)

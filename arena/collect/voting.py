@@ -7,28 +7,23 @@ first vote's receipt and never stores a second one.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from functools import partial
 from typing import Any
-
-from types import SimpleNamespace
 
 from sqlalchemy import select
 
 from arena.collect import tokens
-from arena.collect.checks import plan_check
 from arena.collect.identity import derive, register, valid_id
 from arena.collect.image_links import image_url
-from arena.collect.sampling import same_pair
-from arena.collect.vote_statements import (BY_ID as _BY_ID, CLAIM_AND_VOTE, INSERT as _INSERT,
-                                           LATEST as _LATEST, LOCK_VOTER as _LOCK_VOTER,
-                                           MARK as _MARK, MARK_VOTED as _MARK_VOTED, insert_vote)
+from arena.collect.issuing import IssueContended, expired as _expired, open_or_new
+from arena.collect.vote_statements import (BY_ID as _BY_ID, CLAIM_AND_VOTE,
+                                           LOCK_VOTER as _LOCK_VOTER, MARK as _MARK,
+                                           MARK_VOTED as _MARK_VOTED, insert_vote)
 from arena.context import Arena
-from arena.store.db import write_lock, write_transaction
+from arena.store.db import open_held_unique, write_lock, write_transaction
 from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow
 
-TTL_ENV = "ARENA_PAIR_TTL_S"
-DEFAULT_TTL_S = 600.0
 LOOK_ENV = "ARENA_MIN_LOOK_MS"
 DEFAULT_LOOK_MS = 400.0
 #: Largest impression id a vote may name (the id column is a 32-bit integer on PostgreSQL).
@@ -65,6 +60,12 @@ class TooFast(VoteError):
     status = 409
 
 
+class Contended(VoteError):
+    """Racing requests of one voter kept ending its pairs while one was issued: try again."""
+
+    status = 503
+
+
 class LiveImpression(VoteError):
     """A live session's pair, voted outside its page (which keeps names hidden until the reveal)."""
 
@@ -81,29 +82,10 @@ def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
     return voter_id
 
 
-def pair_ttl_s() -> float:
-    """Seconds an unvoted pair keeps taking its vote (``$ARENA_PAIR_TTL_S``, default 600)."""
-    try:
-        return max(5.0, float(os.environ.get(TTL_ENV, DEFAULT_TTL_S)))
-    except ValueError:
-        return DEFAULT_TTL_S
-
-
-def _expired(imp: Any, now: datetime | None = None) -> bool:
-    if imp.expires_at is None:
-        return False
-    when = imp.expires_at if imp.expires_at.tzinfo else imp.expires_at.replace(tzinfo=timezone.utc)
-    return when <= (now or utcnow())
-
-
 def _end(arena: Arena, impression_id: int, ending: str) -> bool:
     """Mark an open impression as ended (``ending``); False if it had ended already."""
     with write_lock(arena.engine), arena.engine.begin() as conn:
         return _MARK.rowcount(conn, {"impression": impression_id, "ending": ending}) == 1
-
-
-def _is_open(imp: Any) -> bool:
-    return imp is not None and imp.ended is None and imp.expires_at is not None
 
 
 def pair_view(arena: Arena, imp: Any) -> dict[str, Any]:
@@ -130,62 +112,34 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
 
     With ``hold`` (the public arena) a voter has one open pair at a time: while it is open
     (not voted, skipped or expired) the same pair is returned, whatever the task asked for;
-    it expires after :func:`pair_ttl_s`. Annotation queues issue with ``hold=False``: their
+    it expires after :func:`~arena.collect.issuing.pair_ttl_s`. Annotation queues issue with ``hold=False``: their
     pairs stay open until labelled. For a known voter, about one pair in 15 is a planted check
     (:mod:`arena.collect.checks`), and the pair they have just been shown is not drawn again
     straight away. ``registered``: the caller has stored the voter already.
 
-    The voter's latest impression is read and the new one written in one transaction with
-    the voter serialised (:func:`_serialised`), so requests of one voter racing each other,
-    in one process or several, never leave it two open pairs.
+    Requests of one voter racing each other, in one process or several, never leave it two
+    open pairs: the database refuses the second (:mod:`arena.collect.issuing`).
     """
     if voter_id is not None and not registered:
         ensure_voter(arena, voter_id)
     arena.sampler.prepare()     # a reload of the sampler, and the secret's first read (which
     checks = derive(arena.secret, "checks")     # may store it), happen before the write lock
-    made = False
-    with write_transaction(arena.engine) as conn:
-        imp = latest = _serialised(arena, conn, voter_id) if voter_id is not None else None
-        if not (hold and _is_open(latest) and not _expired(latest)):
-            if hold and _is_open(latest):
-                _MARK.rowcount(conn, {"impression": latest.id, "ending": "expired"})
-            values = _new_impression(arena, task, voter_id, session_id, latest, hold, checks)
-            imp, made = SimpleNamespace(id=_INSERT.scalar(conn, values), **values), True
+    issue = partial(open_or_new, arena, task=task, voter_id=voter_id, session_id=session_id,
+                    hold=hold, checks=checks)
+    try:
+        if arena.engine.dialect.name == "postgresql" and open_held_unique(arena.engine):
+            with arena.engine.connect() as conn:    # each statement commits on its own
+                imp, made = issue(conn.execution_options(isolation_level="AUTOCOMMIT"))
+        else:
+            with write_transaction(arena.engine) as conn:
+                if voter_id is not None and arena.engine.dialect.name == "postgresql":
+                    _LOCK_VOTER.first(conn, {"voter": voter_id})    # no index: serialise
+                imp, made = issue(conn)
+    except IssueContended as exc:
+        raise Contended(str(exc)) from exc
     if made:                        # kept once committed (a failed commit leaves no trace)
         arena.hot.keep_issued(imp)
     return pair_view(arena, imp)
-
-
-def _new_impression(arena: Arena, task: str | None, voter_id: str | None,
-                    session_id: int | None, latest: Any, hold: bool,
-                    checks: bytes) -> dict[str, Any]:
-    """The row of a new impression: the sampler's pair, or a planted check when one is due."""
-    last = None if latest is None else (latest.item_id, latest.left_output_id, latest.right_output_id)
-    choice = arena.sampler.choose(task, avoid=last)
-    if voter_id is not None:
-        check = plan_check(arena.engine, voter_id, task, secret=checks,
-                           step=0 if latest is None else latest.id)
-        if check is not None and not same_pair(check, last):   # a gold pair may be the last one
-            choice = check
-    now = utcnow()
-    return dict(
-        nonce=tokens.new_nonce(), task=choice.task, item_id=choice.item_id,
-        left_output_id=choice.left_output_id, right_output_id=choice.right_output_id,
-        left_model_id=choice.left_model_id, right_model_id=choice.right_model_id,
-        voter_id=voter_id, session_id=session_id, sampler=choice.sampler,
-        propensity=choice.propensity, check_kind=getattr(choice, "check_kind", "none"),
-        repeat_of=getattr(choice, "repeat_of", None), issued_at=now,
-        expires_at=now + timedelta(seconds=pair_ttl_s()) if hold else None, ended=None)
-
-
-def _serialised(arena: Arena, conn: Any, voter_id: str) -> Any:
-    """Inside the issuing transaction: the voter's latest impression outside live sessions,
-    with the voter serialised (its row locked on PostgreSQL; on SQLite the transaction holds
-    the database's write lock), so a concurrent request of the same voter sees the pair this
-    one opens."""
-    if arena.engine.dialect.name == "postgresql":
-        _LOCK_VOTER.first(conn, {"voter": voter_id})    # then a fresh snapshot reads the latest
-    return _LATEST.first(conn, {"voter": voter_id})
 
 
 def _parse_vote(impression_id: Any, token: Any, choice: Any, duration_ms: Any,

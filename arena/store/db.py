@@ -5,6 +5,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -173,12 +174,38 @@ def add_missing_indexes(engine: Engine) -> list[str]:
             if index.name in present:
                 continue
             try:
-                with engine.begin() as conn:
+                with write_transaction(engine) as conn:
+                    if index.name == schema.OPEN_HELD_INDEX:
+                        _end_extra_held_pairs(conn)
                     index.create(conn, checkfirst=True)
             except DBAPIError:  # another process made it first
                 continue
             made.append(index.name)
+    if schema.OPEN_HELD_INDEX in {i["name"] for i in
+                                  inspect(engine).get_indexes(schema.Impression.__tablename__)}:
+        _open_held_unique.add(engine)
     return made
+
+
+#: The engines whose database has the one-open-held-pair index.
+_open_held_unique: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def _end_extra_held_pairs(conn: Any) -> None:
+    """Before the one-open-held-pair index is made on an older database: expire each voter's
+    open held pairs but the latest (the one the arena serves them), with the table locked
+    against writers (on SQLite the write transaction holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE impression IN SHARE ROW EXCLUSIVE MODE")
+    where = schema.OPEN_HELD_WHERE
+    conn.execute(text(f"UPDATE impression SET ended = 'expired' WHERE {where} AND id < "
+                      f"(SELECT max(o.id) FROM impression AS o WHERE o.voter_id = impression.voter_id"
+                      f" AND {' AND '.join('o.' + term for term in where.split(' AND '))})"))
+
+
+def open_held_unique(engine: Engine) -> bool:
+    """Whether the database enforces one open held pair per voter (its index was made)."""
+    return engine in _open_held_unique
 
 
 @lru_cache(maxsize=8)

@@ -9,13 +9,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 CHOICES = ("left", "right", "tie", "both_bad")
 VOTER_KINDS = ("public", "audience", "annotator")
 CHECK_KINDS = ("none", "repeat", "gold")
 ENDINGS = ("voted", "skipped", "expired", "dropped")
+#: One open held pair per voter (the public arena's hold; :mod:`arena.collect.issuing`): a
+#: partial unique index on the impressions that have an expiry, no live session and no end.
+OPEN_HELD_INDEX = "ux_impression_open_held"
+OPEN_HELD_WHERE = "session_id IS NULL AND expires_at IS NOT NULL AND ended IS NULL"
 
 
 def utcnow() -> datetime:
@@ -165,6 +169,8 @@ class LiveRound(SQLModel, table=True):
 class Impression(SQLModel, table=True):
     """One pair shown to one voter, with the sampler's propensity and a signed token."""
 
+    __table_args__ = (Index(OPEN_HELD_INDEX, "voter_id", unique=True,
+                            sqlite_where=text(OPEN_HELD_WHERE), postgresql_where=text(OPEN_HELD_WHERE)),)
     id: Optional[int] = Field(default=None, primary_key=True)
     nonce: str = Field(max_length=64)
     task: str = Field(foreign_key="task.name", index=True, max_length=64)
