@@ -21,7 +21,8 @@ from arena.collect.vote_statements import (BY_ID as _BY_ID, CLAIM_AND_VOTE,
                                            LOCK_VOTER as _LOCK_VOTER, MARK as _MARK,
                                            MARK_VOTED as _MARK_VOTED, insert_vote)
 from arena.context import Arena
-from arena.store.db import open_held_unique, write_lock, write_transaction
+from arena.store.db import open_held_unique
+from arena.store.prepared import driver_write_transaction
 from arena.store.schema import CHOICES, VOTER_KINDS, Impression, Vote, utcnow
 
 LOOK_ENV = "ARENA_MIN_LOOK_MS"
@@ -84,7 +85,7 @@ def ensure_voter(arena: Arena, voter_id: str, kind: str = "public") -> str:
 
 def _end(arena: Arena, impression_id: int, ending: str) -> bool:
     """Mark an open impression as ended (``ending``); False if it had ended already."""
-    with write_lock(arena.engine), arena.engine.begin() as conn:
+    with driver_write_transaction(arena.engine) as conn:
         return _MARK.rowcount(conn, {"impression": impression_id, "ending": ending}) == 1
 
 
@@ -131,7 +132,7 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
             with arena.engine.connect() as conn:    # each statement commits on its own
                 imp, made = issue(conn.execution_options(isolation_level="AUTOCOMMIT"))
         else:
-            with write_transaction(arena.engine) as conn:
+            with driver_write_transaction(arena.engine) as conn:
                 if voter_id is not None and arena.engine.dialect.name == "postgresql":
                     _LOCK_VOTER.first(conn, {"voter": voter_id})    # no index: serialise
                 imp, made = issue(conn)
@@ -227,7 +228,7 @@ def record_vote(arena: Arena, impression_id: Any, token: Any, choice: Any,
             return _closed_meanwhile(arena, imp.id)
         return receipt(arena, imp, vote_id=vote_id, choice=choice), True
     try:
-        with write_lock(arena.engine), arena.engine.begin() as conn:
+        with driver_write_transaction(arena.engine) as conn:
             vote_id = insert_vote(arena.engine).scalar(conn, values)
             if vote_id is not None and not _MARK_VOTED.rowcount(conn, {"impression": imp.id,
                                                                        "now": utcnow()}):

@@ -9,11 +9,14 @@ SQLAlchemy connection, inside that connection's transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import namedtuple
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+from arena.store.db import write_lock
 
 
 class _Compiled:
@@ -94,3 +97,39 @@ class Prepared:
             return cursor.rowcount
         finally:
             cursor.close()
+
+
+class DriverConnection:
+    """What a :class:`Prepared` statement needs of a connection: the dialect and the pooled
+    DBAPI connection (see :func:`driver_write_transaction`)."""
+
+    __slots__ = ("dialect", "connection")
+
+    def __init__(self, dialect: Any, connection: Any):
+        self.dialect, self.connection = dialect, connection
+
+
+@contextlib.contextmanager
+def driver_write_transaction(engine: Engine) -> Iterator[Any]:
+    """:func:`arena.store.db.write_transaction` for :class:`Prepared` statements only, on
+    the pooled DBAPI connection itself: the same write lock, ``BEGIN IMMEDIATE`` on SQLite,
+    commit on leaving and rollback on an exception, without SQLAlchemy's ``Connection`` and
+    transaction objects (about a sixth of the server's CPU per pair and vote on SQLite).
+    Errors are the driver's own, as for any :class:`Prepared` statement."""
+    with write_lock(engine):
+        raw = engine.raw_connection()       # the pool's checkout and return events still run
+        try:
+            if engine.dialect.name == "sqlite":
+                cursor = raw.cursor()
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                finally:
+                    cursor.close()
+            try:
+                yield DriverConnection(engine.dialect, raw)
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        finally:
+            raw.close()                     # back to the pool (which rolls back what is left)
