@@ -174,13 +174,22 @@ def rank_cli(path, *extra):
     return {b["task"]: b for b in json.loads(done.stdout)["leaderboards"]}
 
 
-@pytest.mark.parametrize("tasks", [("recolor", "style", "text_edit"), ("recolor",)])
-def test_rank_cli_equals_rank_of_each_task_cube(tmp_path, tasks):
+@pytest.mark.parametrize("tasks, large", [(("recolor", "style", "text_edit"), False),
+                                          (("recolor",), False),
+                                          (("recolor", "style", "text_edit"), True)])
+def test_rank_cli_equals_rank_of_each_task_cube(tmp_path, tasks, large):
+    """``large``: a file over 1 MB, which the command reads with its batch memory settings
+    (glibc's heap warmed ahead, pyarrow's buffers on it): the same boards."""
     cols = columns(seed=2, tasks=tasks)
     if len(tasks) == 1:                     # every vote in the one task, as files often are
         cols["task"] = np.full(len(cols["task"]), tasks[0], dtype=object)
     path = tmp_path / "votes.parquet"
-    pq.write_table(pa.table(cols), path)
+    table = pa.table(cols)
+    if large:                               # a column the ranking does not read
+        noise = np.random.default_rng(0).integers(0, 2**63, (len(cols["task"]), 40))
+        table = table.append_column("note", pa.array([r.tobytes().hex() for r in noise]))
+    pq.write_table(table, path)
+    assert (path.stat().st_size >= 1 << 20) == large
     got = rank_cli(path)
     keep = cols["check"] != "repeat"
     expect = {"overall": keep}
@@ -199,6 +208,23 @@ def test_rank_cli_equals_rank_of_each_task_cube(tmp_path, tasks):
     if len(tasks) == 1:
         only = {k: v for k, v in got[tasks[0]].items() if k != "task"}
         assert only == {k: v for k, v in got["overall"].items() if k != "task"}
+
+
+def test_a_large_vote_file_is_read_into_the_system_heap(tmp_path):
+    path = tmp_path / "votes.parquet"
+    cols = columns(seed=4)
+    noise = np.random.default_rng(1).integers(0, 2**63, (len(cols["task"]), 40))
+    pq.write_table(pa.table(cols).append_column("note", pa.array([r.tobytes().hex() for r in noise])),
+                   path)
+    code = ("import sys, io, contextlib; import arena.cli, pyarrow as pa; "
+            "before = pa.default_memory_pool().backend_name; "
+            "contextlib.redirect_stdout(io.StringIO()).__enter__(); "
+            "arena.cli.main(['rank', '--votes', %r]); "
+            "print(before, pa.default_memory_pool().backend_name, file=sys.stderr)" % str(path))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    before, after = done.stderr.split()
+    assert after == "system" and before != "system"
 
 
 def test_rank_cli_imports_no_pandas_or_pyarrow_compute(tmp_path):

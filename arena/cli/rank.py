@@ -76,6 +76,15 @@ def reuse_freed_memory() -> bool:
     return True
 
 
+def arrow_on_the_heap() -> None:
+    """pyarrow's buffers (the vote file as read) from glibc's heap too, instead of its own
+    allocator (mimalloc or jemalloc), so that they land on the pages warmed already and their
+    memory is reused once freed: 1.7M votes peaked at 510-525 MiB instead of 590."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def no_huge_pages() -> None:
     """numpy's large arrays in ordinary pages (see :func:`reuse_freed_memory`)."""
     import numpy as np
@@ -184,6 +193,7 @@ def run(args) -> int:
         from arena.files.battles import read_battle_table
 
         if cap is not None:
+            arrow_on_the_heap()
             _cap_warming(cap, args.votes)
         pool = ThreadPoolExecutor(1, thread_name_prefix="read")
         ahead = pool.submit(read_battle_table, args.votes, ordered=ordered)
