@@ -100,6 +100,9 @@ def test_presenter_shows_the_join_qr_code_hides_the_tally_and_counts_down(browse
         page = browser.new_context(viewport=viewport).new_page()
         page.goto(made["present_url"] + "&seconds=3&theme=dark", wait_until="load")
         expect(page.locator("#qr")).to_be_visible()
+        # shown as soon as its source is set, decoded a moment later on a busy machine
+        page.wait_for_function("() => { const q = document.getElementById('qr');"
+                               " return q.complete && q.naturalWidth > 0; }")
         png = page.locator("#qr").screenshot()
         image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255))
