@@ -152,3 +152,26 @@ def test_racing_requests_leave_one_open_pair_where_the_index_could_not_be_made(d
     db._open_held_unique.discard(arena.engine)
     assert not open_held_unique(arena.engine)
     _race(arena, "voter-race-noidx")
+
+
+def test_a_pair_that_keeps_ending_under_a_racing_request_is_a_409_not_a_loop(arena, monkeypatch):
+    """Every insert meets an open pair that has ended by the time it is read: the request
+    gives up after a few tries with a 409 (try again), and stores nothing."""
+    import arena.collect.issuing as issuing
+    from arena.collect.voting import Contended
+
+    make_toy_catalog(arena)
+    register(arena.engine, "voter-contend-1")
+
+    class Refused:
+        def scalar(self, conn, values):
+            return None
+
+    tries = []
+    monkeypatch.setattr(issuing, "insert_impression", lambda engine: Refused())
+    monkeypatch.setattr(issuing, "OPEN_HELD", type("Gone", (), {
+        "first": staticmethod(lambda conn, values: tries.append(values) or None)}))
+    with pytest.raises(Contended) as refused:
+        issue_pair(arena, None, "voter-contend-1", registered=True)
+    assert refused.value.status == 409 and len(tries) == issuing.ATTEMPTS
+    assert _open_held(arena.engine, "voter-contend-1") == []

@@ -74,7 +74,7 @@ def open_or_new(arena: Arena, conn: Any, task: str | None, voter_id: str | None,
         # the voter holds an open pair this request did not see: a racing request's, or an
         # older one behind a later unheld impression (an annotation queue's)
         held = OPEN_HELD.first(conn, {"voter": voter_id})
-    raise IssueContended(f"voter {voter_id}'s pairs kept ending while one was issued")
+    raise IssueContended("this voter's pairs kept ending while a new one was issued: try again")
 
 
 def new_impression(arena: Arena, task: str | None, voter_id: str | None,

@@ -64,7 +64,7 @@ class TooFast(VoteError):
 class Contended(VoteError):
     """Racing requests of one voter kept ending its pairs while one was issued: try again."""
 
-    status = 503
+    status = 409
 
 
 class LiveImpression(VoteError):
