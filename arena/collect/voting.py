@@ -114,9 +114,10 @@ def issue_pair(arena: Arena, task: str | None = None, voter_id: str | None = Non
     With ``hold`` (the public arena) a voter has one open pair at a time: while it is open
     (not voted, skipped or expired) the same pair is returned, whatever the task asked for;
     it expires after :func:`~arena.collect.issuing.pair_ttl_s`. Annotation queues issue
-    with ``hold=False``: their pairs stay open until labelled. For a known voter, about one pair in 15 is a planted check
-    (:mod:`arena.collect.checks`), and the pair they have just been shown is not drawn again
-    straight away. ``registered``: the caller has stored the voter already.
+    with ``hold=False``: their pairs stay open until labelled. For a known voter, about one
+    pair in 15 is a planted check (:mod:`arena.collect.checks`), and the pair they have just
+    been shown is not drawn again straight away. ``registered``: the caller has stored the
+    voter already.
 
     Requests of one voter racing each other, in one process or several, never leave it two
     open pairs: the database refuses the second (:mod:`arena.collect.issuing`).

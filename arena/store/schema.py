@@ -170,7 +170,8 @@ class Impression(SQLModel, table=True):
     """One pair shown to one voter, with the sampler's propensity and a signed token."""
 
     __table_args__ = (Index(OPEN_HELD_INDEX, "voter_id", unique=True,
-                            sqlite_where=text(OPEN_HELD_WHERE), postgresql_where=text(OPEN_HELD_WHERE)),)
+                            sqlite_where=text(OPEN_HELD_WHERE),
+                            postgresql_where=text(OPEN_HELD_WHERE)),)
     id: Optional[int] = Field(default=None, primary_key=True)
     nonce: str = Field(max_length=64)
     task: str = Field(foreign_key="task.name", index=True, max_length=64)
