@@ -119,3 +119,44 @@ def test_sequential_requests_keep_using_the_connection_returned_last(db_url):
                 conn.execute(text("INSERT INTO pool_probe VALUES (:x)"), {"x": k})
     assert len(seen) == 1
     engine.dispose()
+
+
+def test_pairs_and_votes_on_connections_pinged_after_an_idle_spell(postgres_url, tmp_path):
+    """The vote path's autocommit statements on a connection the idle ping has just checked
+    (the ping's transaction is closed again): a pair, a vote and the next pair, no error."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+    from sqlmodel import SQLModel
+    from toy_catalog import make_toy_catalog
+
+    from arena.collect.identity import register
+    from arena.collect.voting import issue_pair, record_vote
+    from arena.context import Arena
+    from arena.store.db import get_engine
+    from arena.store.schema import Impression, utcnow
+
+    reset = create_engine(postgres_url)
+    SQLModel.metadata.drop_all(reset)
+    reset.dispose()
+    get_engine.cache_clear()
+    arena = Arena.open(postgres_url, media=str(tmp_path / "media"))
+    make_toy_catalog(arena)
+    register(arena.engine, "voter-idle-0001")
+
+    @event.listens_for(arena.engine, "checkin")       # after the ping's own listener: every
+    def _long_idle(dbapi_connection, record):         # connection looks idle for an hour
+        record.info["idle_since"] = record.info.get("idle_since", 0.0) - 3600
+
+    try:
+        pair = issue_pair(arena, None, "voter-idle-0001", registered=True)
+        with arena.engine.begin() as conn:
+            conn.execute(Impression.__table__.update().values(issued_at=utcnow() - timedelta(seconds=5)))
+        arena.hot.forget_issued(pair["impression_id"])
+        _, created = record_vote(arena, pair["impression_id"], pair["token"], "left")
+        assert created
+        again = issue_pair(arena, None, "voter-idle-0001", registered=True)
+        assert again["impression_id"] != pair["impression_id"]
+    finally:
+        arena.engine.dispose()
+        get_engine.cache_clear()

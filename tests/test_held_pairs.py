@@ -175,3 +175,15 @@ def test_a_pair_that_keeps_ending_under_a_racing_request_is_a_409_not_a_loop(are
         issue_pair(arena, None, "voter-contend-1", registered=True)
     assert refused.value.status == 409 and len(tries) == issuing.ATTEMPTS
     assert _open_held(arena.engine, "voter-contend-1") == []
+
+
+def test_the_vote_tab_shows_a_contended_pair_request_as_a_message(arena, monkeypatch):
+    import arena.web.ui.vote_tab as vote_tab
+    from arena.collect.voting import Contended
+
+    def contended(*args, **kwargs):
+        raise Contended("this voter's pairs kept ending while a new one was issued: try again")
+
+    monkeypatch.setattr(vote_tab, "issue_pair", contended)
+    state, page = vote_tab.next_pair(arena, "recolor", "voter-contend-2")
+    assert state is None and "try again" in page and "pa-empty" in page

@@ -128,8 +128,10 @@ def ping_when_idle(engine: Engine, idle_s: float = PING_IDLE_S) -> None:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+            if not getattr(dbapi_connection, "autocommit", True):
+                dbapi_connection.rollback()     # the ping's own transaction: the connection
         except Exception as exc:  # noqa: BLE001 - any failure means a new connection
-            raise DisconnectionError(str(exc)) from exc
+            raise DisconnectionError(str(exc)) from exc     # goes out idle, as it came in
 
 
 def add_missing_columns(engine: Engine) -> list[str]:

@@ -7,6 +7,7 @@ before the next one is drawn.
 """
 from __future__ import annotations
 
+import html
 import time
 
 import gradio as gr
@@ -52,6 +53,8 @@ def next_pair(arena: Arena, task: str | None, voter: str | None) -> tuple[dict |
         pair = issue_pair(arena, None if task in (None, "", "any") else task, voter)
     except NoPairError:
         return None, pair_html(None)
+    except VoteError as exc:        # racing requests kept ending this voter's pairs
+        return None, f"<div class='pa-empty'>{html.escape(str(exc))}</div>"
     shown = {k: pair[k] for k in ("impression_id", "token", "task", "instruction", "source_url",
                                   "left_url", "right_url")}
     return {**shown, "shown_at": time.time(), "receipt": None}, pair_html(pair)
