@@ -19,7 +19,7 @@ from typing import Any
 from arena.collect import tokens
 from arena.collect.checks import plan_check
 from arena.collect.sampling import same_pair
-from arena.collect.vote_statements import (LATEST, MARK, OPEN_HELD, insert_impression)
+from arena.collect.vote_statements import LATEST, MARK, OPEN_HELD, insert_impression
 from arena.context import Arena
 from arena.store.schema import utcnow
 
@@ -61,13 +61,14 @@ def open_or_new(arena: Arena, conn: Any, task: str | None, voter_id: str | None,
     :class:`IssueContended` when :data:`ATTEMPTS` inserts all met pairs ended meanwhile."""
     latest = None if voter_id is None else LATEST.first(conn, {"voter": voter_id})
     held = latest if hold and held_open(latest) else None
-    insert = insert_impression(arena.engine)
+    insert, values = insert_impression(arena.engine), None
     for _ in range(ATTEMPTS):
         if held is not None:
             if not expired(held):
                 return held, False
             MARK.rowcount(conn, {"impression": held.id, "ending": "expired"})
-        values = new_impression(arena, task, voter_id, session_id, latest, hold, checks)
+        if values is None:          # drawn once: a retry inserts the same row
+            values = new_impression(arena, task, voter_id, session_id, latest, hold, checks)
         new_id = insert.scalar(conn, values)
         if new_id is not None:
             return SimpleNamespace(id=new_id, **values), True

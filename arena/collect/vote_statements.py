@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from arena.store.db import insert_ignore
 from arena.store.prepared import Prepared
-from arena.store.schema import Impression, Vote, Voter
+from arena.store.schema import Impression, Vote, Voter, open_held
 
 _IMP = Impression.__table__
 _I = _IMP.c
@@ -38,8 +38,7 @@ LATEST = Prepared(select(*FIELDS).where(_I.voter_id == bindparam("voter"), _I.se
                   .order_by(_I.id.desc()).limit(1))
 BY_ID = Prepared(select(*FIELDS).where(_I.id == bindparam("impression")))
 #: The voter's open held pair, the one the partial unique index allows (:mod:`.issuing`).
-OPEN_HELD = Prepared(select(*FIELDS).where(_I.voter_id == bindparam("voter"), _I.session_id.is_(None),
-                                           _I.expires_at.isnot(None), _I.ended.is_(None))
+OPEN_HELD = Prepared(select(*FIELDS).where(_I.voter_id == bindparam("voter"), open_held(_I))
                      .order_by(_I.id.desc()).limit(1))
 LOCK_VOTER = Prepared(select(Voter.__table__.c.id).where(Voter.__table__.c.id == bindparam("voter"))
                       .with_for_update())

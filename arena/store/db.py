@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -199,10 +199,12 @@ def _end_extra_held_pairs(conn: Any) -> None:
     against writers (on SQLite the write transaction holds the database's write lock)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("LOCK TABLE impression IN SHARE ROW EXCLUSIVE MODE")
-    where = schema.OPEN_HELD_WHERE
-    conn.execute(text(f"UPDATE impression SET ended = 'expired' WHERE {where} AND id < "
-                      f"(SELECT max(o.id) FROM impression AS o WHERE o.voter_id = impression.voter_id"
-                      f" AND {' AND '.join('o.' + term for term in where.split(' AND '))})"))
+    imp = schema.Impression.__table__
+    other = imp.alias("other")
+    latest = select(func.max(other.c.id)).where(other.c.voter_id == imp.c.voter_id,
+                                                schema.open_held(other.c)).scalar_subquery()
+    conn.execute(update(imp).where(schema.open_held(imp.c), imp.c.id < latest)
+                 .values(ended="expired"))
 
 
 def open_held_unique(engine: Engine) -> bool:

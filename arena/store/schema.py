@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, and_, text
 from sqlmodel import Field, SQLModel
 
 CHOICES = ("left", "right", "tie", "both_bad")
@@ -20,6 +20,12 @@ ENDINGS = ("voted", "skipped", "expired", "dropped")
 #: partial unique index on the impressions that have an expiry, no live session and no end.
 OPEN_HELD_INDEX = "ux_impression_open_held"
 OPEN_HELD_WHERE = "session_id IS NULL AND expires_at IS NOT NULL AND ended IS NULL"
+
+
+def open_held(columns: Any) -> Any:
+    """:data:`OPEN_HELD_WHERE` on a table's (or an alias's) ``columns``, for queries."""
+    return and_(columns.session_id.is_(None), columns.expires_at.isnot(None),
+                columns.ended.is_(None))
 
 
 def utcnow() -> datetime:
